@@ -1,0 +1,153 @@
+package resilient
+
+import (
+	"net/http"
+	"time"
+)
+
+// Middleware is one layer of the stack: it wraps a RoundTripper in another.
+// Every layer of this package is available on its own as a Middleware
+// ([AttemptTimeout], [TotalTimeout], [Retry]), for callers who assemble
+// their own chain; [NewTransport] assembles them in the right order.
+type Middleware func(next http.RoundTripper) http.RoundTripper
+
+// Option configures the stack built by [New], [Wrap] and [NewTransport].
+// Options are values returned by the With... functions of this package and
+// by [Recommended]; later options override earlier ones.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// config holds the knobs of every layer. A layer whose knob is at its zero
+// value is left out of the stack.
+type config struct {
+	attemptTimeout time.Duration
+	totalTimeout   time.Duration
+	retry          *RetryPolicy
+}
+
+// stack is the only place that knows the order of the layers. It builds
+// from the inside out, so read it bottom-up for the path of a request:
+//
+//	total timeout → retry → attempt timeout → base
+func (c *config) stack(base http.RoundTripper) http.RoundTripper {
+	rt := base
+	if c.attemptTimeout > 0 {
+		rt = newDeadline(rt, ScopeAttempt, c.attemptTimeout)
+	}
+	if c.retry != nil {
+		rt = newRetry(rt, *c.retry)
+	}
+	if c.totalTimeout > 0 {
+		rt = newDeadline(rt, ScopeTotal, c.totalTimeout)
+	}
+	return rt
+}
+
+// Transport is the RoundTripper returned by [NewTransport]: the configured
+// layers over a base transport. It is safe for concurrent use.
+type Transport struct {
+	base http.RoundTripper
+	rt   http.RoundTripper
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// RoundTrip sends the request through the configured layers.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.rt.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the idle connections of the base transport,
+// if it has such a method.
+func (t *Transport) CloseIdleConnections() { closeIdle(t.base) }
+
+// NewTransport returns a RoundTripper that sends requests through the layers
+// chosen by opts, over base. A nil base means [http.DefaultTransport].
+// Without options it only forwards to base.
+//
+// The layers are always stacked in the same order, whatever the order of
+// opts: total timeout, then retry, then attempt timeout, then base.
+func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	return &Transport{base: base, rt: c.stack(base)}
+}
+
+// New returns an *http.Client whose transport is a clone of
+// [http.DefaultTransport] wrapped in the layers chosen by opts.
+// New() alone is a plain client; New(Recommended()) is the usual start.
+func New(opts ...Option) *http.Client {
+	var base http.RoundTripper = http.DefaultTransport
+	if t, ok := base.(*http.Transport); ok {
+		base = t.Clone()
+	}
+	return &http.Client{Transport: NewTransport(base, opts...)}
+}
+
+// Wrap returns a shallow copy of existing whose transport is existing's
+// transport wrapped in the layers chosen by opts. Jar, CheckRedirect and
+// Timeout are kept; existing itself is not changed. A nil existing, or one
+// with a nil Transport, means [http.DefaultTransport] as the base.
+//
+// Note that existing.Timeout, when set, still bounds the whole call including
+// every retry and wait, like [WithTotalTimeout].
+func Wrap(existing *http.Client, opts ...Option) *http.Client {
+	var c http.Client
+	if existing != nil {
+		c = *existing
+	}
+	c.Transport = NewTransport(c.Transport, opts...)
+	return &c
+}
+
+// closeIdle forwards CloseIdleConnections to rt when rt has it.
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// wrapped is embedded by every layer: it holds the next RoundTripper and
+// forwards CloseIdleConnections to it.
+type wrapped struct {
+	next http.RoundTripper
+}
+
+// CloseIdleConnections forwards to the next RoundTripper.
+func (w wrapped) CloseIdleConnections() { closeIdle(w.next) }
+
+// Defaults of [Recommended].
+const (
+	RecommendedTimeout      = 10 * time.Second
+	RecommendedTotalTimeout = 30 * time.Second
+)
+
+// Recommended stacks the recommended set of layers in one option: a 10 s
+// attempt timeout ([WithTimeout]), a 30 s total timeout ([WithTotalTimeout])
+// and retries with the default [RetryPolicy] ([WithRetry]). Options after it
+// override its parts:
+//
+//	resilient.New(resilient.Recommended(), resilient.WithTimeout(2*time.Second))
+func Recommended() Option {
+	return optionFunc(func(c *config) {
+		for _, o := range []Option{
+			WithTimeout(RecommendedTimeout),
+			WithTotalTimeout(RecommendedTotalTimeout),
+			WithRetry(RetryPolicy{}),
+		} {
+			o.apply(c)
+		}
+	})
+}

@@ -1,0 +1,49 @@
+// Package resilient makes outbound HTTP calls survive the real world:
+// timeouts per attempt and per call, retries with exponential backoff and
+// jitter that are safe for non-idempotent requests, and Retry-After honoured
+// within limits. Everything is an [http.RoundTripper], so it wraps an existing
+// [http.Client], composes with other RoundTrippers (OpenTelemetry, auth) and
+// tests against httptest servers like any client.
+//
+// # Layers
+//
+// Each option adds one layer; a layer whose option is not given is absent.
+// The order of the layers is fixed by the package, not by the order of the
+// options (client.go is the one place that knows it):
+//
+//	caller
+//	  └ total timeout      WithTotalTimeout: every attempt, every wait, the final body
+//	     └ retry           WithRetry: backoff, Retry-After, body replay
+//	        └ attempt timeout  WithTimeout: headers and body of one attempt
+//	           └ base transport (http.DefaultTransport clone, or yours)
+//
+// [Recommended] stacks them all with sensible defaults.
+//
+// # Guarantees
+//
+// The layers keep the [http.RoundTripper] contract:
+//   - the caller's request is never changed; a layer that needs another
+//     context or body works on a copy;
+//   - every response body that is not handed back is drained (a bounded
+//     amount, so its connection is reused) and closed, and the request body
+//     is closed on every path, as the base transport would;
+//   - a call returns a response or an error, never both; when retries end on
+//     a response, that response is returned whole with a nil error, whatever
+//     its status;
+//   - every wait selects on the request context, and a wait that cannot end
+//     before the context's deadline is not started;
+//   - a timeout's context lives until the response body is read to EOF or
+//     closed, so a body that arrives in time is read whole;
+//   - a request that is not idempotent (POST, PATCH) is sent again only when it
+//     carries an Idempotency-Key header or when the server provably never
+//     processed it (the connection was refused, or it answered 429);
+//   - request bodies are replayed exactly: through Request.GetBody when the
+//     request has it (no copy), otherwise from a bounded buffer; a body larger
+//     than the buffer is sent once and not retried;
+//   - all types are safe for concurrent use, and no goroutine outlives its call.
+//
+// Errors are usable with [errors.Is] and [errors.As]: a call that ends on a
+// transport error returns a [*RetryError] with the number of attempts, and a
+// timeout of the stack is a [*TimeoutError] that is also
+// context.DeadlineExceeded and a net.Error whose Timeout() is true.
+package resilient

@@ -1,0 +1,93 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrBodyNotReplayable is returned by the retry layer, wrapped in a
+// [*RetryError], when a retry was due but the request body could not be
+// produced again (its GetBody failed). The error of the previous attempt is
+// wrapped too.
+var ErrBodyNotReplayable = errors.New("resilient: request body cannot be replayed")
+
+// RetryError is the error the retry layer returns when a call ends in a
+// transport error. It says how many attempts were made and wraps the error of
+// the last one, so errors.Is and errors.As still find the cause (for example
+// syscall.ECONNREFUSED or context.Canceled).
+//
+// A call that ends with an HTTP response never returns a RetryError: the last
+// response is handed back with a nil error, whatever its status.
+type RetryError struct {
+	// Attempts is the number of attempts that were sent, 1 or more.
+	Attempts int
+	// Err is the error that ended the call.
+	Err error
+}
+
+// Error implements the error interface.
+func (e *RetryError) Error() string {
+	if e.Attempts == 1 {
+		return fmt.Sprintf("resilient: 1 attempt: %v", e.Err)
+	}
+	return fmt.Sprintf("resilient: %d attempts: %v", e.Attempts, e.Err)
+}
+
+// Unwrap returns the error of the last attempt.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// TimeoutScope tells which timeout of the stack fired.
+type TimeoutScope int
+
+const (
+	// ScopeAttempt is the per-attempt timeout set by [WithTimeout].
+	ScopeAttempt TimeoutScope = iota + 1
+	// ScopeTotal is the whole-call timeout set by [WithTotalTimeout].
+	ScopeTotal
+)
+
+// String returns "attempt" or "total".
+func (s TimeoutScope) String() string {
+	switch s {
+	case ScopeAttempt:
+		return "attempt"
+	case ScopeTotal:
+		return "total"
+	}
+	return fmt.Sprintf("TimeoutScope(%d)", int(s))
+}
+
+// TimeoutError reports that a timeout of the stack fired, while waiting for
+// the response headers or while reading the response body.
+//
+// errors.Is(err, context.DeadlineExceeded) is true for it, and it implements
+// net.Error with Timeout() returning true, so code written for net/http's own
+// timeouts keeps working.
+type TimeoutError struct {
+	// Scope says which timeout fired.
+	Scope TimeoutScope
+	// After is the configured duration of that timeout.
+	After time.Duration
+	// Err is the error the transport or body returned when the deadline hit.
+	Err error
+}
+
+// Error implements the error interface.
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("resilient: %s timeout of %v exceeded: %v", e.Scope, e.After, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// Is reports true for context.DeadlineExceeded.
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// Timeout reports true: it makes *TimeoutError a net.Error.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Temporary reports true for an attempt timeout, which the retry layer retries.
+// It is part of the net.Error interface; prefer Scope.
+func (e *TimeoutError) Temporary() bool { return e.Scope == ScopeAttempt }

@@ -1,0 +1,256 @@
+package resilient
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Defaults of [RetryPolicy]; README.md says why.
+const (
+	DefaultMaxAttempts     = 3
+	DefaultInitialDelay    = 100 * time.Millisecond
+	DefaultMaxDelay        = 10 * time.Second
+	DefaultMaxRetryAfter   = 30 * time.Second
+	DefaultMultiplier      = 2.0
+	DefaultMaxBufferedBody = 1 << 20
+)
+
+// Jitter chooses how a backoff delay is randomised.
+type Jitter int
+
+const (
+	// JitterFull waits a random time between 0 and the exponential delay
+	// ("full jitter"); it spreads the retries of many clients best. Default.
+	JitterFull Jitter = iota
+	// JitterEqual waits half the exponential delay plus a random time up to
+	// the other half.
+	JitterEqual
+	// JitterNone waits exactly the exponential delay.
+	JitterNone
+)
+
+// RetryPolicy configures the retry layer. The zero value is the default
+// policy; every zero or negative field means its documented default.
+type RetryPolicy struct {
+	// MaxAttempts is the number of attempts including the first; 1 disables
+	// retries. Default 3.
+	MaxAttempts int
+	// InitialDelay is the exponential delay before the first retry, before
+	// jitter. Default 100 ms.
+	InitialDelay time.Duration
+	// MaxDelay caps one backoff delay. Default 10 s; never below InitialDelay.
+	MaxDelay time.Duration
+	// Multiplier is the growth of the delay from one retry to the next.
+	// Values of 1 or less mean the default, 2.
+	Multiplier float64
+	// Jitter randomises each delay. Default JitterFull.
+	Jitter Jitter
+	// MaxRetryAfter is the longest wait asked by a Retry-After header that
+	// is honoured. A response asking for more is handed back at once, as is
+	// one whose wait would end after the context's deadline. Default 30 s.
+	MaxRetryAfter time.Duration
+	// MaxBufferedBody is how many bytes of a request body that has no
+	// GetBody are kept in memory so that it can be sent again. A longer body
+	// is sent once and its call is not retried. Requests made with
+	// http.NewRequest from a bytes.Buffer, bytes.Reader or strings.Reader
+	// have GetBody and are never copied. Default 1 MiB.
+	MaxBufferedBody int64
+	// Backoff, when set, replaces InitialDelay, MaxDelay, Multiplier and
+	// Jitter: it is called once per call, when a first retry is needed, and
+	// its NextBackOff gives each delay; backoff.Stop ends the retries.
+	Backoff func() backoff.BackOff
+	// RetryIf, when set, replaces [IsRetryable] to decide which responses
+	// and errors are worth another attempt. The other rules still hold: the
+	// caller's cancelled context is never retried, and a non-idempotent
+	// request is retried only when it carries an Idempotency-Key or when
+	// the server provably never processed it.
+	RetryIf func(resp *http.Response, err error) bool
+}
+
+// WithRetry adds the retry layer: failed attempts that are worth repeating
+// (see [IsRetryable]) are sent again after an exponential, jittered backoff,
+// or after the wait a Retry-After header asks for.
+//
+// When the attempts run out on a response, the last response is returned
+// with its body intact and a nil error. When they run out on an error, a
+// [*RetryError] wrapping the last error is returned.
+func WithRetry(p RetryPolicy) Option {
+	return optionFunc(func(c *config) { c.retry = &p })
+}
+
+// Retry is the layer of [WithRetry] on its own.
+func Retry(p RetryPolicy) Middleware {
+	return func(next http.RoundTripper) http.RoundTripper { return newRetry(next, p) }
+}
+
+// normalized returns p with every default filled in.
+func (p RetryPolicy) normalized() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.InitialDelay <= 0 {
+		p.InitialDelay = DefaultInitialDelay
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = DefaultMaxDelay
+	}
+	p.MaxDelay = max(p.MaxDelay, p.InitialDelay)
+	if p.Multiplier <= 1 {
+		p.Multiplier = DefaultMultiplier
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if p.MaxBufferedBody <= 0 {
+		p.MaxBufferedBody = DefaultMaxBufferedBody
+	}
+	if p.RetryIf == nil {
+		p.RetryIf = IsRetryable
+	}
+	return p
+}
+
+// delay is the backoff before retry number n (1 for the first retry).
+func (p *RetryPolicy) delay(n int) time.Duration {
+	d := float64(p.InitialDelay)
+	for i := 1; i < n && d < float64(p.MaxDelay); i++ {
+		d *= p.Multiplier
+	}
+	d = min(d, float64(p.MaxDelay))
+	switch p.Jitter {
+	case JitterNone:
+		return time.Duration(d)
+	case JitterEqual:
+		return time.Duration(d/2 + rand.Float64()*d/2)
+	default:
+		return time.Duration(rand.Float64() * d)
+	}
+}
+
+type retryTransport struct {
+	wrapped
+	p RetryPolicy
+}
+
+func newRetry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return &retryTransport{wrapped: wrapped{next}, p: p.normalized()}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	areq, rp, err := newReplay(req, t.p.MaxBufferedBody)
+	if err != nil {
+		return nil, err
+	}
+	ctx := req.Context()
+	var bo backoff.BackOff
+	for attempt := 1; ; attempt++ {
+		resp, err := t.next.RoundTrip(areq)
+		if err != nil && resp != nil {
+			drain(resp) // the contract allows a response OR an error
+			resp = nil
+		}
+		if attempt >= t.p.MaxAttempts || !rp.ok || !t.shouldRetry(req, resp, err) {
+			return done(attempt, resp, err)
+		}
+		wait, ok := t.wait(attempt, resp, &bo)
+		if !ok || !fits(ctx, wait) {
+			return done(attempt, resp, err)
+		}
+		next, rerr := rp.attempt()
+		if rerr != nil {
+			if err != nil {
+				err = joinErr(err, rerr)
+			}
+			return done(attempt, resp, err)
+		}
+		drain(resp)
+		if serr := sleep(ctx, wait); serr != nil {
+			closeBody(next)
+			return nil, &RetryError{Attempts: attempt, Err: joinErr(serr, err)}
+		}
+		areq = next
+	}
+}
+
+// done is the outcome of a call: the response as it is, or the error wrapped.
+func done(attempts int, resp *http.Response, err error) (*http.Response, error) {
+	if err != nil {
+		return nil, &RetryError{Attempts: attempts, Err: err}
+	}
+	return resp, nil
+}
+
+// shouldRetry applies the rules that RetryIf cannot change.
+func (t *retryTransport) shouldRetry(req *http.Request, resp *http.Response, err error) bool {
+	if req.Context().Err() != nil || !retryableURL(req) || !t.p.RetryIf(resp, err) {
+		return false
+	}
+	return isIdempotent(req) || neverProcessed(resp, err)
+}
+
+// wait returns how long to wait before the next attempt; ok is false when
+// the call should end now (Retry-After too long, or the BackOff said Stop).
+func (t *retryTransport) wait(attempt int, resp *http.Response, bo *backoff.BackOff) (d time.Duration, ok bool) {
+	if resp != nil {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return d, d <= t.p.MaxRetryAfter
+		}
+	}
+	if t.p.Backoff == nil {
+		return t.p.delay(attempt), true
+	}
+	if *bo == nil {
+		*bo = t.p.Backoff()
+		if *bo == nil {
+			return 0, false
+		}
+	}
+	d = (*bo).NextBackOff()
+	return d, d != backoff.Stop && d >= 0
+}
+
+// fits reports whether a wait of d ends before ctx's deadline.
+func fits(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Now().Add(d).Before(dl)
+}
+
+// sleep waits for d or until ctx is done, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("resilient: waiting %v before retrying: %w", d, ctx.Err())
+	}
+}
+
+// joinErr wraps err and, when there is one, other too, so that neither is
+// lost to errors.Is.
+func joinErr(err, other error) error {
+	if other == nil {
+		return err
+	}
+	return fmt.Errorf("%w (and: %w)", err, other)
+}
+
+// closeBody closes the body of a request that will not be sent.
+func closeBody(req *http.Request) {
+	if req != nil && req.Body != nil {
+		req.Body.Close()
+	}
+}

@@ -1,0 +1,148 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// WithTimeout bounds each attempt: sending the request, waiting for the
+// response headers and reading the response body. A body that arrives in
+// time is read whole; a body that stalls past the timeout fails the read with
+// a [*TimeoutError]. An attempt that times out is retried when [WithRetry] is
+// also given.
+//
+// A zero or negative d leaves the layer out (no attempt timeout).
+func WithTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.attemptTimeout = max(d, 0) })
+}
+
+// WithTotalTimeout bounds the whole call: every attempt, every wait between
+// attempts, and the reading of the final response body. When it fires no
+// further attempt is made. A retry wait that would end after it is not started.
+//
+// A zero or negative d leaves the layer out (no total timeout).
+func WithTotalTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.totalTimeout = max(d, 0) })
+}
+
+// AttemptTimeout is the layer of [WithTimeout] on its own. A zero or negative
+// d returns next unchanged.
+func AttemptTimeout(d time.Duration) Middleware {
+	return func(next http.RoundTripper) http.RoundTripper { return newDeadline(next, ScopeAttempt, d) }
+}
+
+// TotalTimeout is the layer of [WithTotalTimeout] on its own. A zero or
+// negative d returns next unchanged.
+func TotalTimeout(d time.Duration) Middleware {
+	return func(next http.RoundTripper) http.RoundTripper { return newDeadline(next, ScopeTotal, d) }
+}
+
+// deadlineCause marks the contexts this package cancels, so that a deadline
+// of ours is told apart from the caller's own (context.Cause).
+type deadlineCause struct{ scope TimeoutScope }
+
+func (c *deadlineCause) Error() string { return "resilient: " + c.scope.String() + " timeout" }
+
+var (
+	attemptCause = &deadlineCause{ScopeAttempt}
+	totalCause   = &deadlineCause{ScopeTotal}
+)
+
+// deadlineTransport runs each request under a context with a timeout that
+// stays alive until the response body is read to EOF or closed, like the
+// cancelTimerBody of net/http's Client.
+type deadlineTransport struct {
+	wrapped
+	scope TimeoutScope
+	d     time.Duration
+	cause *deadlineCause
+}
+
+func newDeadline(next http.RoundTripper, scope TimeoutScope, d time.Duration) http.RoundTripper {
+	if d <= 0 {
+		return next
+	}
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	cause := attemptCause
+	if scope == ScopeTotal {
+		cause = totalCause
+	}
+	return &deadlineTransport{wrapped: wrapped{next}, scope: scope, d: d, cause: cause}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeoutCause(req.Context(), t.d, t.cause)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close() // a response AND an error breaks the contract; keep the error
+		}
+		err = t.wrapErr(ctx, err)
+		cancel()
+		return nil, err
+	}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		cancel()
+		return resp, nil
+	}
+	b := &deadlineBody{rc: resp.Body, ctx: ctx, cancel: cancel, t: t}
+	if w, ok := resp.Body.(io.Writer); ok { // 101 Switching Protocols
+		resp.Body = &deadlineRWBody{b, w}
+	} else {
+		resp.Body = b
+	}
+	return resp, nil
+}
+
+// wrapErr turns err into a *TimeoutError when this layer's deadline, and not
+// the caller's, is what ended ctx.
+func (t *deadlineTransport) wrapErr(ctx context.Context, err error) error {
+	if context.Cause(ctx) != t.cause {
+		return err
+	}
+	var te *TimeoutError
+	if errors.As(err, &te) && te.Scope == t.scope {
+		return err
+	}
+	return &TimeoutError{Scope: t.scope, After: t.d, Err: err}
+}
+
+// deadlineBody releases the timeout's context when the body is done with.
+type deadlineBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelFunc
+	t      *deadlineTransport
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	switch err {
+	case nil:
+	case io.EOF:
+		b.cancel()
+	default:
+		err = b.t.wrapErr(b.ctx, err)
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	err := b.rc.Close()
+	b.cancel()
+	return err
+}
+
+// deadlineRWBody keeps the io.Writer of an upgraded connection's body.
+type deadlineRWBody struct {
+	*deadlineBody
+	w io.Writer
+}
+
+func (b *deadlineRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
