@@ -122,3 +122,4 @@ func (b *stallingBody) Read(p []byte) (int, error) {
 }
 
 func (b *stallingBody) Close() error { return nil }
+

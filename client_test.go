@@ -1,0 +1,172 @@
+package resilient
+
+import (
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewIsPlainWithoutOptions(t *testing.T) {
+	c := New()
+	tr, ok := c.Transport.(*Transport)
+	require.True(t, ok)
+	base, ok := tr.rt.(*http.Transport)
+	require.True(t, ok, "no layer without an option")
+	assert.NotSame(t, http.DefaultTransport, base, "a clone, not the shared default")
+	assert.Zero(t, c.Timeout)
+}
+
+func TestOptionsSelectLayers(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []Option
+		want []string
+	}{
+		{"none", nil, []string{"base"}},
+		{"retry only", []Option{WithRetry(RetryPolicy{})}, []string{"retry", "base"}},
+		{"timeouts only", []Option{WithTotalTimeout(time.Second), WithTimeout(time.Second)}, []string{"total", "attempt", "base"}},
+		{"order of options does not matter", []Option{WithTimeout(time.Second), WithRetry(RetryPolicy{}), WithTotalTimeout(time.Second)}, []string{"total", "retry", "attempt", "base"}},
+		{"recommended", []Option{Recommended()}, []string{"total", "retry", "attempt", "base"}},
+		{"recommended minus the attempt timeout", []Option{Recommended(), WithTimeout(0)}, []string{"total", "retry", "base"}},
+		{"negative timeouts leave the layers out", []Option{WithTimeout(-time.Second), WithTotalTimeout(-1)}, []string{"base"}},
+		{"nil option ignored", []Option{nil}, []string{"base"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })
+			rt := NewTransport(base, tt.opts...).(*Transport)
+			assert.Equal(t, tt.want, layers(rt.rt))
+		})
+	}
+}
+
+// layers lists the stack from the outside in.
+func layers(rt http.RoundTripper) []string {
+	var out []string
+	for {
+		switch l := rt.(type) {
+		case *deadlineTransport:
+			out = append(out, l.scope.String())
+			rt = l.next
+		case *retryTransport:
+			out = append(out, "retry")
+			rt = l.next
+		default:
+			return append(out, "base")
+		}
+	}
+}
+
+func TestRecommendedValues(t *testing.T) {
+	rt := NewTransport(roundTripFunc(nil), Recommended()).(*Transport)
+	total := rt.rt.(*deadlineTransport)
+	retry := total.next.(*retryTransport)
+	attempt := retry.next.(*deadlineTransport)
+	assert.Equal(t, RecommendedTotalTimeout, total.d)
+	assert.Equal(t, RecommendedTimeout, attempt.d)
+	assert.Equal(t, DefaultMaxAttempts, retry.p.MaxAttempts)
+}
+
+func TestWrap(t *testing.T) {
+	jar, _ := cookiejar.New(nil)
+	redirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) { return reply(r, 200, "ok"), nil })
+	existing := &http.Client{Transport: base, Jar: jar, CheckRedirect: redirect, Timeout: 7 * time.Second}
+
+	c := Wrap(existing, WithRetry(RetryPolicy{}))
+	assert.NotSame(t, existing, c)
+	assert.Same(t, jar, c.Jar)
+	assert.NotNil(t, c.CheckRedirect)
+	assert.Equal(t, 7*time.Second, c.Timeout)
+	assert.NotNil(t, existing.Transport.(roundTripFunc), "existing untouched")
+	assert.Equal(t, []string{"retry", "base"}, layers(c.Transport.(*Transport).rt))
+
+	for _, e := range []*http.Client{nil, {}} {
+		c := Wrap(e)
+		assert.Same(t, http.DefaultTransport, c.Transport.(*Transport).base)
+	}
+	assert.Same(t, http.DefaultTransport, NewTransport(nil).(*Transport).base)
+}
+
+// idleCounter is a base transport that counts CloseIdleConnections.
+type idleCounter struct {
+	roundTripFunc
+	n int
+}
+
+func (c *idleCounter) CloseIdleConnections() { c.n++ }
+
+func TestCloseIdleConnectionsForwarded(t *testing.T) {
+	base := &idleCounter{}
+	c := New(Recommended())
+	c.Transport = NewTransport(base, Recommended())
+	c.CloseIdleConnections()
+	assert.Equal(t, 1, base.n)
+	// Each layer alone forwards too.
+	for _, m := range []Middleware{Retry(RetryPolicy{}), AttemptTimeout(time.Second), TotalTimeout(time.Second)} {
+		m(base).(interface{ CloseIdleConnections() }).CloseIdleConnections()
+	}
+	assert.Equal(t, 4, base.n)
+}
+
+// TestCallerRequestNotMutated runs a request through every layer and
+// retries, then compares it with what it was.
+func TestCallerRequestNotMutated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &script{steps: steps(status(503), fail(errReset), status(200))}
+		rt := NewTransport(base, Recommended())
+		req, _ := http.NewRequest("PUT", "http://user:pw@api.example/x?q=1", onlyReader{strings.NewReader("body")})
+		req.Header.Set("X-Test", "1")
+		before := *req
+		beforeURL := *req.URL
+		beforeHeader := req.Header.Clone()
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 3, base.attempts())
+		assert.Equal(t, beforeURL, *req.URL)
+		assert.Equal(t, beforeHeader, req.Header)
+		assert.Equal(t, before.Body, req.Body)
+		assert.Nil(t, req.GetBody)
+		assert.Equal(t, before.Context(), req.Context())
+	})
+}
+
+// TestConcurrentUse sends many calls at once through one client.
+func TestConcurrentUse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		seen := map[string]int{}
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			mu.Lock()
+			seen[r.URL.Path]++
+			n := seen[r.URL.Path]
+			mu.Unlock()
+			if n == 1 {
+				return reply(r, 503, "busy"), nil
+			}
+			return reply(r, 200, r.URL.Path), nil
+		})
+		c := &http.Client{Transport: NewTransport(base, Recommended())}
+		var wg sync.WaitGroup
+		for i := range 200 {
+			wg.Go(func() {
+				u := &url.URL{Scheme: "http", Host: "api.example", Path: "/" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + "/" + time.Duration(i).String()}
+				resp, err := c.Get(u.String())
+				if assert.NoError(t, err) {
+					assert.Equal(t, 200, resp.StatusCode)
+					resp.Body.Close()
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
