@@ -34,17 +34,11 @@ type config struct {
 // from the inside out, so read it bottom-up for the path of a request:
 //
 //	total timeout → retry → attempt timeout → base
+//
+// The first three are one layer (call.go): one loop, one timer per attempt.
 func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 	rt := base
-	if c.attemptTimeout > 0 {
-		rt = newDeadline(rt, ScopeAttempt, c.attemptTimeout)
-	}
-	if c.retry != nil {
-		rt = newRetry(rt, *c.retry)
-	}
-	if c.totalTimeout > 0 {
-		rt = newDeadline(rt, ScopeTotal, c.totalTimeout)
-	}
+	rt = newCall(rt, c.retry, c.attemptTimeout, c.totalTimeout)
 	return rt
 }
 

@@ -53,11 +53,16 @@ func layers(rt http.RoundTripper) []string {
 	var out []string
 	for {
 		switch l := rt.(type) {
-		case *deadlineTransport:
-			out = append(out, l.scope.String())
-			rt = l.next
-		case *retryTransport:
-			out = append(out, "retry")
+		case *callTransport:
+			if l.total != nil {
+				out = append(out, "total")
+			}
+			if l.retry != nil {
+				out = append(out, "retry")
+			}
+			if l.attempt != nil {
+				out = append(out, "attempt")
+			}
 			rt = l.next
 		default:
 			return append(out, "base")
@@ -66,13 +71,10 @@ func layers(rt http.RoundTripper) []string {
 }
 
 func TestRecommendedValues(t *testing.T) {
-	rt := NewTransport(roundTripFunc(nil), Recommended()).(*Transport)
-	total := rt.rt.(*deadlineTransport)
-	retry := total.next.(*retryTransport)
-	attempt := retry.next.(*deadlineTransport)
-	assert.Equal(t, RecommendedTotalTimeout, total.d)
-	assert.Equal(t, RecommendedTimeout, attempt.d)
-	assert.Equal(t, DefaultMaxAttempts, retry.p.MaxAttempts)
+	call := NewTransport(roundTripFunc(nil), Recommended()).(*Transport).rt.(*callTransport)
+	assert.Equal(t, RecommendedTotalTimeout, call.total.after)
+	assert.Equal(t, RecommendedTimeout, call.attempt.after)
+	assert.Equal(t, DefaultMaxAttempts, call.retry.MaxAttempts)
 }
 
 func TestWrap(t *testing.T) {

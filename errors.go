@@ -38,6 +38,13 @@ func (e *RetryError) Error() string {
 // Unwrap returns the error of the last attempt.
 func (e *RetryError) Unwrap() error { return e.Err }
 
+// Timeout reports whether the last attempt ended on a timeout, so that
+// *url.Error.Timeout and code written for net.Error see through the retries.
+func (e *RetryError) Timeout() bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(e.Err, &ne) && ne.Timeout()
+}
+
 // TimeoutScope tells which timeout of the stack fired.
 type TimeoutScope int
 

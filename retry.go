@@ -85,7 +85,7 @@ func WithRetry(p RetryPolicy) Option {
 
 // Retry is the layer of [WithRetry] on its own.
 func Retry(p RetryPolicy) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newRetry(next, p) }
+	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, &p, 0, 0) }
 }
 
 // normalized returns p with every default filled in.
@@ -132,96 +132,14 @@ func (p *RetryPolicy) delay(n int) time.Duration {
 	}
 }
 
-type retryTransport struct {
-	wrapped
-	p RetryPolicy
-}
-
-func newRetry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	return &retryTransport{wrapped: wrapped{next}, p: p.normalized()}
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	areq, rp, err := newReplay(req, t.p.MaxBufferedBody)
-	if err != nil {
-		return nil, err
-	}
-	ctx := req.Context()
-	var bo backoff.BackOff
-	for attempt := 1; ; attempt++ {
-		resp, err := t.next.RoundTrip(areq)
-		if err != nil && resp != nil {
-			drain(resp) // the contract allows a response OR an error
-			resp = nil
-		}
-		if attempt >= t.p.MaxAttempts || !rp.ok || !t.shouldRetry(req, resp, err) {
-			return done(attempt, resp, err)
-		}
-		wait, ok := t.wait(attempt, resp, &bo)
-		if !ok || !fits(ctx, wait) {
-			return done(attempt, resp, err)
-		}
-		next, rerr := rp.attempt()
-		if rerr != nil {
-			if err != nil {
-				err = joinErr(err, rerr)
-			}
-			return done(attempt, resp, err)
-		}
-		drain(resp)
-		if serr := sleep(ctx, wait); serr != nil {
-			closeBody(next)
-			return nil, &RetryError{Attempts: attempt, Err: joinErr(serr, err)}
-		}
-		areq = next
-	}
-}
-
-// done is the outcome of a call: the response as it is, or the error wrapped.
-func done(attempts int, resp *http.Response, err error) (*http.Response, error) {
-	if err != nil {
-		return nil, &RetryError{Attempts: attempts, Err: err}
-	}
-	return resp, nil
-}
-
-// shouldRetry applies the rules that RetryIf cannot change.
-func (t *retryTransport) shouldRetry(req *http.Request, resp *http.Response, err error) bool {
-	if req.Context().Err() != nil || !retryableURL(req) || !t.p.RetryIf(resp, err) {
+// fits reports whether a wait of d ends before ctx's deadline and before
+// end, when end is set.
+func fits(ctx context.Context, end time.Time, d time.Duration) bool {
+	until := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && !until.Before(dl) {
 		return false
 	}
-	return isIdempotent(req) || neverProcessed(resp, err)
-}
-
-// wait returns how long to wait before the next attempt; ok is false when
-// the call should end now (Retry-After too long, or the BackOff said Stop).
-func (t *retryTransport) wait(attempt int, resp *http.Response, bo *backoff.BackOff) (d time.Duration, ok bool) {
-	if resp != nil {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return d, d <= t.p.MaxRetryAfter
-		}
-	}
-	if t.p.Backoff == nil {
-		return t.p.delay(attempt), true
-	}
-	if *bo == nil {
-		*bo = t.p.Backoff()
-		if *bo == nil {
-			return 0, false
-		}
-	}
-	d = (*bo).NextBackOff()
-	return d, d != backoff.Stop && d >= 0
-}
-
-// fits reports whether a wait of d ends before ctx's deadline.
-func fits(ctx context.Context, d time.Duration) bool {
-	dl, ok := ctx.Deadline()
-	return !ok || time.Now().Add(d).Before(dl)
+	return end.IsZero() || until.Before(end)
 }
 
 // sleep waits for d or until ctx is done, whichever comes first.

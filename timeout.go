@@ -31,59 +31,32 @@ func WithTotalTimeout(d time.Duration) Option {
 // AttemptTimeout is the layer of [WithTimeout] on its own. A zero or negative
 // d returns next unchanged.
 func AttemptTimeout(d time.Duration) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newDeadline(next, ScopeAttempt, d) }
+	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, nil, d, 0) }
 }
 
 // TotalTimeout is the layer of [WithTotalTimeout] on its own. A zero or
 // negative d returns next unchanged.
 func TotalTimeout(d time.Duration) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newDeadline(next, ScopeTotal, d) }
+	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, nil, 0, d) }
 }
 
-// deadlineCause marks the contexts this package cancels, so that a deadline
-// of ours is told apart from the caller's own (context.Cause).
-type deadlineCause struct{ scope TimeoutScope }
+// deadlineCause is the cause of the contexts this package ends, so that a
+// deadline of ours is told apart from the caller's own (context.Cause).
+type deadlineCause struct {
+	scope TimeoutScope
+	after time.Duration
+}
 
 func (c *deadlineCause) Error() string { return "resilient: " + c.scope.String() + " timeout" }
 
-var (
-	attemptCause = &deadlineCause{ScopeAttempt}
-	totalCause   = &deadlineCause{ScopeTotal}
-)
-
-// deadlineTransport runs each request under a context with a timeout that
-// stays alive until the response body is read to EOF or closed, like the
-// cancelTimerBody of net/http's Client.
-type deadlineTransport struct {
-	wrapped
-	scope TimeoutScope
-	d     time.Duration
-	cause *deadlineCause
-}
-
-func newDeadline(next http.RoundTripper, scope TimeoutScope, d time.Duration) http.RoundTripper {
-	if d <= 0 {
-		return next
-	}
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	cause := attemptCause
-	if scope == ScopeTotal {
-		cause = totalCause
-	}
-	return &deadlineTransport{wrapped: wrapped{next}, scope: scope, d: d, cause: cause}
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeoutCause(req.Context(), t.d, t.cause)
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+// roundTripBefore sends req under a context that ends at the given time
+// with cause, and that stays alive until the response body is read to EOF
+// or closed, like the cancelTimerBody of net/http's Client.
+func roundTripBefore(next http.RoundTripper, req *http.Request, at time.Time, cause *deadlineCause) (*http.Response, error) {
+	ctx, cancel := context.WithDeadlineCause(req.Context(), at, cause)
+	resp, err := normalize(next.RoundTrip(req.WithContext(ctx)))
 	if err != nil {
-		if resp != nil && resp.Body != nil {
-			resp.Body.Close() // a response AND an error breaks the contract; keep the error
-		}
-		err = t.wrapErr(ctx, err)
+		err = timeoutErr(ctx, err)
 		cancel()
 		return nil, err
 	}
@@ -91,7 +64,7 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		cancel()
 		return resp, nil
 	}
-	b := &deadlineBody{rc: resp.Body, ctx: ctx, cancel: cancel, t: t}
+	b := &deadlineBody{rc: resp.Body, ctx: ctx, cancel: cancel}
 	if w, ok := resp.Body.(io.Writer); ok { // 101 Switching Protocols
 		resp.Body = &deadlineRWBody{b, w}
 	} else {
@@ -100,17 +73,18 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, nil
 }
 
-// wrapErr turns err into a *TimeoutError when this layer's deadline, and not
-// the caller's, is what ended ctx.
-func (t *deadlineTransport) wrapErr(ctx context.Context, err error) error {
-	if context.Cause(ctx) != t.cause {
+// timeoutErr turns err into a *TimeoutError when a deadline of this package,
+// and not the caller's, is what ended ctx.
+func timeoutErr(ctx context.Context, err error) error {
+	c, ok := context.Cause(ctx).(*deadlineCause)
+	if !ok {
 		return err
 	}
 	var te *TimeoutError
-	if errors.As(err, &te) && te.Scope == t.scope {
+	if errors.As(err, &te) {
 		return err
 	}
-	return &TimeoutError{Scope: t.scope, After: t.d, Err: err}
+	return &TimeoutError{Scope: c.scope, After: c.after, Err: err}
 }
 
 // deadlineBody releases the timeout's context when the body is done with.
@@ -118,7 +92,6 @@ type deadlineBody struct {
 	rc     io.ReadCloser
 	ctx    context.Context
 	cancel context.CancelFunc
-	t      *deadlineTransport
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
@@ -128,7 +101,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	case io.EOF:
 		b.cancel()
 	default:
-		err = b.t.wrapErr(b.ctx, err)
+		err = timeoutErr(b.ctx, err)
 	}
 	return n, err
 }

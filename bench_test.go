@@ -1,0 +1,109 @@
+package resilient
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// memTransport answers every request with 200 and a small body, in memory,
+// so that the benchmarks measure the layers and nothing else.
+type memTransport struct{}
+
+type memBody struct{ n int }
+
+func (b *memBody) Read(p []byte) (int, error) {
+	if b.n == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, "ok")
+	b.n -= n
+	return n, nil
+}
+
+func (*memBody) Close() error { return nil }
+
+func (memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: &memBody{n: 2}, Request: r}, nil
+}
+
+// stacks are what the benchmarks compare: the bare transport and ours.
+func stacks(base http.RoundTripper) []struct {
+	name string
+	rt   http.RoundTripper
+} {
+	return []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"bare", base},
+		{"retry", NewTransport(base, WithRetry(RetryPolicy{}))},
+		{"recommended", NewTransport(base, Recommended())},
+	}
+}
+
+func BenchmarkOverhead(b *testing.B) {
+	for _, s := range stacks(memTransport{}) {
+		b.Run(s.name, func(b *testing.B) {
+			req, _ := http.NewRequest("GET", "http://api.example/v1/items", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := s.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
+
+func BenchmarkLoopbackGET(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	defer base.CloseIdleConnections()
+	for _, s := range stacks(base) {
+		b.Run(s.name, func(b *testing.B) {
+			c := &http.Client{Transport: s.rt}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Get(srv.URL)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkPut8MiB sends an 8 MiB body that has GetBody: B/op shows that it
+// is never copied.
+func BenchmarkPut8MiB(b *testing.B) {
+	payload := bytes.Repeat([]byte("x"), 8<<20)
+	for _, s := range stacks(memTransport{}) {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(payload)))
+			for b.Loop() {
+				req, _ := http.NewRequest("PUT", "http://api.example/blob", bytes.NewReader(payload))
+				resp, err := s.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+}
