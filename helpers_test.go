@@ -1,7 +1,6 @@
 package resilient
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -91,7 +90,9 @@ func (s *script) attempts() int {
 
 // status answers with a status and optional header pairs.
 func status(code int, kv ...string) func(*http.Request) (*http.Response, error) {
-	return func(r *http.Request) (*http.Response, error) { return reply(r, code, http.StatusText(code), kv...), nil }
+	return func(r *http.Request) (*http.Response, error) {
+		return reply(r, code, http.StatusText(code), kv...), nil
+	}
 }
 
 // fail answers with an error.
@@ -104,22 +105,3 @@ func stall(r *http.Request) (*http.Response, error) {
 	<-r.Context().Done()
 	return nil, r.Context().Err()
 }
-
-// stallingBody is a body that sends head, then blocks until ctx is done.
-type stallingBody struct {
-	ctx  context.Context
-	head string
-	sent bool
-}
-
-func (b *stallingBody) Read(p []byte) (int, error) {
-	if !b.sent {
-		b.sent = true
-		return copy(p, b.head), nil
-	}
-	<-b.ctx.Done()
-	return 0, b.ctx.Err()
-}
-
-func (b *stallingBody) Close() error { return nil }
-

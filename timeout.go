@@ -47,7 +47,9 @@ type deadlineCause struct {
 	after time.Duration
 }
 
-func (c *deadlineCause) Error() string { return "resilient: " + c.scope.String() + " timeout" }
+func (c *deadlineCause) Error() string {
+	return "resilient: " + c.scope.String() + " timeout of " + c.after.String()
+}
 
 // roundTripBefore sends req under a context that ends at the given time
 // with cause, and that stays alive until the response body is read to EOF
