@@ -1,0 +1,80 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Verifier checks that a webhook delivery was signed by its sender and is
+// fresh. Verify takes the raw body exactly as received. It returns nil, or
+// an error that errors.Is one of ErrMissingHeader, ErrInvalidHeader,
+// ErrTimestampOutOfRange and ErrInvalidSignature. Verifiers are safe for
+// concurrent use.
+type Verifier interface {
+	Verify(h http.Header, body []byte) error
+}
+
+// identifier is implemented by the verifiers of this package: it gives the
+// event id and signed time of a delivery that passed Verify. An empty id
+// means the scheme has none in its headers.
+type identifier interface {
+	identify(h http.Header, body []byte) (id string, at time.Time)
+}
+
+// header returns the value of a required header.
+func header(h http.Header, name string) (string, error) {
+	v := h.Get(name)
+	if v == "" {
+		return "", fmt.Errorf("%w: %s", ErrMissingHeader, name)
+	}
+	return v, nil
+}
+
+// parseUnix reads a timestamp in seconds since the Unix epoch.
+func parseUnix(name, v string) (time.Time, error) {
+	secs, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || secs < 0 {
+		return time.Time{}, fmt.Errorf("%w: %s is not a Unix time in seconds", ErrInvalidHeader, name)
+	}
+	return time.Unix(secs, 0), nil
+}
+
+// checkWindow rejects a timestamp more than tolerance away from now, in
+// either direction.
+func (s *settings) checkWindow(t time.Time) error {
+	d := s.now().Sub(t)
+	if d > s.tolerance || d < -s.tolerance {
+		return fmt.Errorf("%w: %v away from now", ErrTimestampOutOfRange, d.Round(time.Second))
+	}
+	return nil
+}
+
+// mac returns HMAC-SHA256 of the parts, joined with '.', under key.
+func mac(key []byte, parts ...[]byte) []byte {
+	m := hmac.New(sha256.New, key)
+	for i, p := range parts {
+		if i > 0 {
+			m.Write([]byte{'.'})
+		}
+		m.Write(p)
+	}
+	return m.Sum(nil)
+}
+
+// keys returns the non-empty secrets as byte slices.
+func (s *settings) keys() ([][]byte, error) {
+	var out [][]byte
+	for _, sec := range s.secrets {
+		if sec != "" {
+			out = append(out, []byte(sec))
+		}
+	}
+	if len(out) == 0 {
+		return nil, ErrNoSecret
+	}
+	return out, nil
+}
