@@ -1,0 +1,74 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/resilient-go/resilient/webhook"
+)
+
+func ExampleHandler() {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	v, err := webhook.StandardWebhooks(secret)
+	if err != nil {
+		panic(err)
+	}
+	h := webhook.Handler(v, func(_ context.Context, e webhook.Event) error {
+		var payload struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(e.Body, &payload); err != nil {
+			return err
+		}
+		fmt.Println("processing", e.ID, payload.Type)
+		return nil
+	})
+
+	// The sender delivers the same event twice.
+	body := `{"type":"payment.completed","order":"42"}`
+	for range 2 {
+		now := time.Now()
+		sig, _ := webhook.SignStandardWebhooks(secret, "msg_1", now, []byte(body))
+		r := httptest.NewRequest(http.MethodPost, "/webhooks", strings.NewReader(body))
+		r.Header.Set("webhook-id", "msg_1")
+		r.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+		r.Header.Set("webhook-signature", sig)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(w.Code)
+	}
+	// Output:
+	// processing msg_1 payment.completed
+	// 200
+	// 200
+}
+
+func ExampleGitHub() {
+	// The example from GitHub's documentation on validating deliveries.
+	v, _ := webhook.GitHub("It's a Secret to Everybody")
+	h := http.Header{}
+	h.Set("X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+	fmt.Println(v.Verify(h, []byte("Hello, World!")))
+	fmt.Println(errors.Is(v.Verify(h, []byte("Hello, World?")), webhook.ErrInvalidSignature))
+	// Output:
+	// <nil>
+	// true
+}
+
+func ExampleStripe() {
+	now := time.Unix(1614265330, 0)
+	v, _ := webhook.Stripe("whsec_test_secret", webhook.WithClock(func() time.Time { return now.Add(10 * time.Minute) }))
+	body := []byte(`{"id":"evt_1","type":"payment_intent.succeeded"}`)
+	h := http.Header{}
+	h.Set("Stripe-Signature", webhook.SignStripe("whsec_test_secret", now, body))
+	err := v.Verify(h, body)
+	fmt.Println(errors.Is(err, webhook.ErrTimestampOutOfRange))
+	// Output: true
+}
