@@ -107,3 +107,31 @@ func BenchmarkPut8MiB(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBreaker measures what a closed breaker adds to a successful
+// request, and what a refusal by an open one costs.
+func BenchmarkBreaker(b *testing.B) {
+	req, _ := http.NewRequest("GET", "http://api.example/v1/items", nil)
+	run := func(b *testing.B, rt http.RoundTripper, wantErr bool) {
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := rt.RoundTrip(req)
+			if (err != nil) != wantErr {
+				b.Fatal(err)
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+		}
+	}
+	b.Run("bare", func(b *testing.B) { run(b, memTransport{}, false) })
+	b.Run("closed", func(b *testing.B) {
+		run(b, NewTransport(memTransport{}, WithCircuitBreaker(BreakerPolicy{})), false)
+	})
+	b.Run("open", func(b *testing.B) {
+		down := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, errRefused })
+		rt := NewTransport(down, WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1}))
+		_, _ = rt.RoundTrip(req)
+		run(b, rt, true)
+	})
+}

@@ -18,6 +18,9 @@ type callTransport struct {
 	retry   *RetryPolicy // nil: a single attempt
 	attempt *deadlineCause
 	total   *deadlineCause
+	// open, when set, reports whether the circuit breaker below refuses
+	// req now: the loop then ends without waiting for a refused attempt.
+	open func(req *http.Request) bool
 }
 
 // newCall returns the call layer over next, or next itself when it has
@@ -65,7 +68,7 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return done(attempt, resp, err)
 		}
 		wait, ok := p.wait(attempt, resp, &bo)
-		if !ok || !fits(ctx, end, wait) {
+		if !ok || !fits(ctx, end, wait) || (t.open != nil && t.open(req)) {
 			return done(attempt, resp, err)
 		}
 		next, rerr := rp.attempt()

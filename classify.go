@@ -17,7 +17,8 @@ import (
 // ([WithTimeout]), and transport errors, which are transient unless known
 // otherwise (connection refused or reset, EOF before the response, HTTP/2
 // REFUSED_STREAM and GOAWAY, and the like). Not retried: every other status,
-// context cancellation and deadlines other than the attempt timeout, TLS
+// context cancellation and deadlines other than the attempt timeout, a
+// request refused by an open circuit breaker ([ErrCircuitOpen]), TLS
 // certificate and handshake errors, and host names that do not exist.
 func IsRetryable(resp *http.Response, err error) bool {
 	if err == nil {
@@ -51,7 +52,8 @@ func permanent(err error) bool {
 		insecureAlgo x509.InsecureAlgorithmError
 	)
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, ErrCircuitOpen):
 		return true
 	case errors.As(err, &certErr), errors.As(err, &recordErr), errors.As(err, &unknownCA),
 		errors.As(err, &hostnameErr), errors.As(err, &invalidCert), errors.As(err, &insecureAlgo):

@@ -28,17 +28,33 @@ type config struct {
 	attemptTimeout time.Duration
 	totalTimeout   time.Duration
 	retry          *RetryPolicy
+	breaker        *BreakerPolicy
+	fallback       func(*http.Request, error) (*http.Response, error)
 }
 
 // stack is the only place that knows the order of the layers. It builds
 // from the inside out, so read it bottom-up for the path of a request:
 //
-//	total timeout → retry → attempt timeout → base
+//	fallback → total timeout → retry → circuit breaker → attempt timeout → base
 //
-// The first three are one layer (call.go): one loop, one timer per attempt.
+// Total timeout, retry and attempt timeout are one layer (call.go): one
+// loop, one timer per attempt. The attempt's context is made before the
+// breaker is asked, which changes nothing the breaker sees: it judges the
+// outcome of the attempt, timeouts included.
 func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 	rt := base
+	var open func(*http.Request) bool
+	if c.breaker != nil {
+		b := newBreaker(rt, *c.breaker)
+		rt, open = b, b.isOpen
+	}
 	rt = newCall(rt, c.retry, c.attemptTimeout, c.totalTimeout)
+	if call, ok := rt.(*callTransport); ok {
+		call.open = open
+	}
+	if c.fallback != nil {
+		rt = &fallbackTransport{wrapped: wrapped{rt}, f: c.fallback}
+	}
 	return rt
 }
 

@@ -1,0 +1,245 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// Defaults of [BreakerPolicy]; README.md says why.
+const (
+	DefaultConsecutiveFailures = 5
+	DefaultOpenTimeout         = 30 * time.Second
+	DefaultWindow              = 30 * time.Second
+	DefaultMinRequests         = 100
+	DefaultHalfOpenProbes      = 1
+	DefaultMaxBreakers         = 10_000
+)
+
+// State is the state of a circuit breaker.
+type State int
+
+// The states of a circuit breaker.
+const (
+	// StateClosed lets every request through and counts failures.
+	StateClosed State = iota
+	// StateHalfOpen lets a few probes through; their success closes the
+	// breaker, a failure opens it again.
+	StateHalfOpen
+	// StateOpen fails every request at once until OpenTimeout has passed.
+	StateOpen
+)
+
+// String returns "closed", "half-open" or "open".
+func (s State) String() string { return gobreaker.State(s).String() }
+
+// BreakerPolicy configures the circuit breakers of [WithCircuitBreaker]. The
+// zero value is the default policy; every zero or negative field means its
+// documented default.
+type BreakerPolicy struct {
+	// ConsecutiveFailures trips the breaker after that many failures in a
+	// row. Default 5.
+	ConsecutiveFailures uint32
+	// FailureRatio, when above zero, also trips the breaker when at least
+	// that share of the requests in the rolling Window failed, once there
+	// were MinRequests of them. 0.1 with the defaults is Polly's standard.
+	// Values above 1 mean 1.
+	FailureRatio float64
+	// Window is the rolling window of FailureRatio. Default 30 s.
+	Window time.Duration
+	// MinRequests is how many requests the Window needs before
+	// FailureRatio is judged. Default 100.
+	MinRequests uint32
+	// OpenTimeout is how long an open breaker fails fast before it lets
+	// probes through. Default 30 s.
+	OpenTimeout time.Duration
+	// HalfOpenProbes is how many requests a half-open breaker lets through
+	// at once; that many successes in a row close it. Default 1.
+	HalfOpenProbes uint32
+	// Key chooses the breaker of a request. Default: scheme, host and
+	// port, so that each host fails on its own.
+	Key func(*http.Request) string
+	// OnStateChange, when set, is called on every transition, for logs and
+	// metrics. It runs while the breaker is locked: it must return quickly
+	// and must not send requests through the same client.
+	OnStateChange func(key string, from, to State)
+	// MaxBreakers bounds how many breakers are kept (one per key). When
+	// the bound is reached the least recently used closed breakers are
+	// dropped first. Default 10 000.
+	MaxBreakers int
+}
+
+// ErrCircuitOpen is the error of a request refused by an open (or busy
+// half-open) circuit breaker. errors.Is finds it through *url.Error and
+// [*RetryError]; errors.As with a [*CircuitOpenError] gives the details.
+var ErrCircuitOpen = errors.New("resilient: circuit breaker is open")
+
+// CircuitOpenError is returned for a request that a circuit breaker refused
+// without sending it.
+type CircuitOpenError struct {
+	// Key names the breaker: scheme, host and port by default.
+	Key string
+	// State is StateOpen, or StateHalfOpen when every probe slot is taken.
+	State State
+	// RetryAfter is how long until the breaker lets a probe through; zero
+	// when it is half-open.
+	RetryAfter time.Duration
+}
+
+// Error implements the error interface.
+func (e *CircuitOpenError) Error() string {
+	if e.State == StateHalfOpen {
+		return fmt.Sprintf("resilient: circuit breaker for %s is half-open and its probes are taken", e.Key)
+	}
+	return fmt.Sprintf("resilient: circuit breaker for %s is open, next probe in %v", e.Key, e.RetryAfter.Round(time.Millisecond))
+}
+
+// Is reports true for ErrCircuitOpen.
+func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// WithCircuitBreaker adds a circuit breaker per host, inside the retry loop:
+// each attempt asks it first. After repeated failures (transport errors,
+// timeouts, 5xx, 408, 429) calls to that host fail at once with
+// [ErrCircuitOpen] and are not retried; after OpenTimeout a probe tests the
+// host, and the breaker closes again by itself. Other 4xx count as
+// successes, and the caller's own cancellation counts as neither.
+func WithCircuitBreaker(p BreakerPolicy) Option {
+	return optionFunc(func(c *config) { c.breaker = &p })
+}
+
+// CircuitBreaker is the layer of [WithCircuitBreaker] on its own.
+func CircuitBreaker(p BreakerPolicy) Middleware {
+	return func(next http.RoundTripper) http.RoundTripper { return newBreaker(next, p) }
+}
+
+// Outcomes reported to gobreaker: success is nil.
+var (
+	errFailure  = errors.New("failure")
+	errExcluded = errors.New("excluded")
+)
+
+type breakerTransport struct {
+	wrapped
+	set *breakerSet
+}
+
+func newBreaker(next http.RoundTripper, p BreakerPolicy) *breakerTransport {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return &breakerTransport{wrapped: wrapped{next}, set: newBreakerSet(p.normalized())}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	b := t.set.get(req)
+	done, err := b.cb.Allow()
+	if err != nil {
+		closeBody(req)
+		return nil, b.refusal(err)
+	}
+	resp, err := normalize(t.next.RoundTrip(req))
+	done(outcome(req, resp, err))
+	return resp, err
+}
+
+// isOpen reports whether the breaker of req refuses requests now.
+func (t *breakerTransport) isOpen(req *http.Request) bool {
+	return t.set.get(req).cb.State() == gobreaker.StateOpen
+}
+
+// outcome classifies an attempt for the breaker.
+func outcome(req *http.Request, resp *http.Response, err error) error {
+	if err != nil {
+		if req.Context().Err() != nil {
+			if _, ours := context.Cause(req.Context()).(*deadlineCause); !ours {
+				return errExcluded // the caller gave up: says nothing of the host
+			}
+		}
+		return errFailure
+	}
+	switch c := resp.StatusCode; {
+	case c >= 500, c == http.StatusRequestTimeout, c == http.StatusTooManyRequests:
+		return errFailure
+	}
+	return nil
+}
+
+// hostBreaker is the breaker of one key.
+type hostBreaker struct {
+	key       string
+	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	openUntil atomic.Int64 // Unix nanoseconds; set when the breaker opens
+	lastUsed  atomic.Int64 // breakerSet.tick when last used
+}
+
+func (b *hostBreaker) refusal(err error) error {
+	e := &CircuitOpenError{Key: b.key, State: StateOpen}
+	if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		e.State = StateHalfOpen
+	} else {
+		e.RetryAfter = max(time.Duration(b.openUntil.Load()-time.Now().UnixNano()), 0)
+	}
+	return e
+}
+
+// normalized returns p with every default filled in.
+func (p BreakerPolicy) normalized() BreakerPolicy {
+	if p.ConsecutiveFailures == 0 {
+		p.ConsecutiveFailures = DefaultConsecutiveFailures
+	}
+	p.FailureRatio = min(max(p.FailureRatio, 0), 1)
+	if p.Window <= 0 {
+		p.Window = DefaultWindow
+	}
+	if p.MinRequests == 0 {
+		p.MinRequests = DefaultMinRequests
+	}
+	if p.OpenTimeout <= 0 {
+		p.OpenTimeout = DefaultOpenTimeout
+	}
+	if p.HalfOpenProbes == 0 {
+		p.HalfOpenProbes = DefaultHalfOpenProbes
+	}
+	if p.MaxBreakers <= 0 {
+		p.MaxBreakers = DefaultMaxBreakers
+	}
+	return p
+}
+
+// settings builds the gobreaker settings of the breaker for key.
+func (p *BreakerPolicy) settings(b *hostBreaker) gobreaker.Settings {
+	st := gobreaker.Settings{
+		Name:        b.key,
+		MaxRequests: p.HalfOpenProbes,
+		Timeout:     p.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			if c.ConsecutiveFailures >= p.ConsecutiveFailures {
+				return true
+			}
+			return p.FailureRatio > 0 && c.Requests >= p.MinRequests &&
+				float64(c.TotalFailures) >= p.FailureRatio*float64(c.Requests)
+		},
+		OnStateChange: func(key string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				b.openUntil.Store(time.Now().Add(p.OpenTimeout).UnixNano())
+			}
+			if p.OnStateChange != nil {
+				p.OnStateChange(key, State(from), State(to))
+			}
+		},
+		IsSuccessful: func(err error) bool { return err == nil },
+		IsExcluded:   func(err error) bool { return err == errExcluded },
+	}
+	if p.FailureRatio > 0 {
+		// A rolling window of ten buckets; without a ratio to judge, the
+		// counts need no window and the breaker saves that work.
+		st.Interval, st.BucketPeriod = p.Window, p.Window/10
+	}
+	return st
+}
