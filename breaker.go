@@ -138,13 +138,22 @@ func newBreaker(next http.RoundTripper, p BreakerPolicy) *breakerTransport {
 // RoundTrip implements http.RoundTripper.
 func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	b := t.set.get(req)
-	done, err := b.cb.Allow()
-	if err != nil {
+	var (
+		resp *http.Response
+		err  error
+		sent bool
+	)
+	// Execute, not the two-step API: its callback does not escape, so a
+	// request through a closed breaker allocates nothing here.
+	_, refused := b.cb.Execute(func() (struct{}, error) {
+		sent = true
+		resp, err = normalize(t.next.RoundTrip(req))
+		return struct{}{}, outcome(req, resp, err)
+	})
+	if !sent {
 		closeBody(req)
-		return nil, b.refusal(err)
+		return nil, b.refusal(refused)
 	}
-	resp, err := normalize(t.next.RoundTrip(req))
-	done(outcome(req, resp, err))
 	return resp, err
 }
 
@@ -173,7 +182,7 @@ func outcome(req *http.Request, resp *http.Response, err error) error {
 // hostBreaker is the breaker of one key.
 type hostBreaker struct {
 	key       string
-	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cb        *gobreaker.CircuitBreaker[struct{}]
 	openUntil atomic.Int64 // Unix nanoseconds; set when the breaker opens
 	lastUsed  atomic.Int64 // breakerSet.tick when last used
 }

@@ -65,7 +65,7 @@ func (s *breakerSet) get(req *http.Request) *hostBreaker {
 			s.shrink()
 		}
 		b = &hostBreaker{key: k.String()}
-		b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](s.p.settings(b))
+		b.cb = gobreaker.NewCircuitBreaker[struct{}](s.p.settings(b))
 		s.m[k] = b
 	}
 	s.mu.Unlock()

@@ -81,7 +81,8 @@ func (t *Transport) CloseIdleConnections() { closeIdle(t.base) }
 // Without options it only forwards to base.
 //
 // The layers are always stacked in the same order, whatever the order of
-// opts: total timeout, then retry, then attempt timeout, then base.
+// opts: fallback, total timeout, retry, circuit breaker, attempt timeout,
+// then base.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -145,9 +146,10 @@ const (
 )
 
 // Recommended stacks the recommended set of layers in one option: a 10 s
-// attempt timeout ([WithTimeout]), a 30 s total timeout ([WithTotalTimeout])
-// and retries with the default [RetryPolicy] ([WithRetry]). Options after it
-// override its parts:
+// attempt timeout ([WithTimeout]), a 30 s total timeout ([WithTotalTimeout]),
+// retries with the default [RetryPolicy] ([WithRetry]) and a circuit breaker
+// per host with the default [BreakerPolicy] ([WithCircuitBreaker]). Options
+// after it override its parts:
 //
 //	resilient.New(resilient.Recommended(), resilient.WithTimeout(2*time.Second))
 func Recommended() Option {
@@ -156,6 +158,7 @@ func Recommended() Option {
 			WithTimeout(RecommendedTimeout),
 			WithTotalTimeout(RecommendedTotalTimeout),
 			WithRetry(RetryPolicy{}),
+			WithCircuitBreaker(BreakerPolicy{}),
 		} {
 			o.apply(c)
 		}

@@ -34,8 +34,11 @@ func TestOptionsSelectLayers(t *testing.T) {
 		{"retry only", []Option{WithRetry(RetryPolicy{})}, []string{"retry", "base"}},
 		{"timeouts only", []Option{WithTotalTimeout(time.Second), WithTimeout(time.Second)}, []string{"total", "attempt", "base"}},
 		{"order of options does not matter", []Option{WithTimeout(time.Second), WithRetry(RetryPolicy{}), WithTotalTimeout(time.Second)}, []string{"total", "retry", "attempt", "base"}},
-		{"recommended", []Option{Recommended()}, []string{"total", "retry", "attempt", "base"}},
-		{"recommended minus the attempt timeout", []Option{Recommended(), WithTimeout(0)}, []string{"total", "retry", "base"}},
+		{"recommended", []Option{Recommended()}, []string{"total", "retry", "attempt", "breaker", "base"}},
+		{"recommended minus the attempt timeout", []Option{Recommended(), WithTimeout(0)}, []string{"total", "retry", "breaker", "base"}},
+		{"breaker alone does not retry", []Option{WithCircuitBreaker(BreakerPolicy{})}, []string{"breaker", "base"}},
+		{"fallback outermost", []Option{WithCircuitBreaker(BreakerPolicy{}), WithFallback(func(*http.Request, error) (*http.Response, error) { return nil, nil }), WithRetry(RetryPolicy{})}, []string{"fallback", "retry", "breaker", "base"}},
+		{"nil fallback", []Option{WithFallback(nil)}, []string{"base"}},
 		{"negative timeouts leave the layers out", []Option{WithTimeout(-time.Second), WithTotalTimeout(-1)}, []string{"base"}},
 		{"nil option ignored", []Option{nil}, []string{"base"}},
 	}
@@ -63,6 +66,12 @@ func layers(rt http.RoundTripper) []string {
 			if l.attempt != nil {
 				out = append(out, "attempt")
 			}
+			rt = l.next
+		case *breakerTransport:
+			out = append(out, "breaker")
+			rt = l.next
+		case *fallbackTransport:
+			out = append(out, "fallback")
 			rt = l.next
 		default:
 			return append(out, "base")
@@ -113,10 +122,10 @@ func TestCloseIdleConnectionsForwarded(t *testing.T) {
 	c.CloseIdleConnections()
 	assert.Equal(t, 1, base.n)
 	// Each layer alone forwards too.
-	for _, m := range []Middleware{Retry(RetryPolicy{}), AttemptTimeout(time.Second), TotalTimeout(time.Second)} {
+	for _, m := range []Middleware{Retry(RetryPolicy{}), AttemptTimeout(time.Second), TotalTimeout(time.Second), CircuitBreaker(BreakerPolicy{})} {
 		m(base).(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	}
-	assert.Equal(t, 4, base.n)
+	assert.Equal(t, 5, base.n)
 }
 
 // TestCallerRequestNotMutated runs a request through every layer and
@@ -157,7 +166,9 @@ func TestConcurrentUse(t *testing.T) {
 			}
 			return reply(r, 200, r.URL.Path), nil
 		})
-		c := &http.Client{Transport: NewTransport(base, Recommended())}
+		// Every path fails once: a breaker with the default threshold would
+		// rightly open, so this test raises it.
+		c := &http.Client{Transport: NewTransport(base, Recommended(), WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1000}))}
 		var wg sync.WaitGroup
 		for i := range 200 {
 			wg.Go(func() {

@@ -1,7 +1,8 @@
 // Package resilient makes outbound HTTP calls survive the real world:
 // timeouts per attempt and per call, retries with exponential backoff and
-// jitter that are safe for non-idempotent requests, and Retry-After honoured
-// within limits. Everything is an [http.RoundTripper], so it wraps an existing
+// jitter that are safe for non-idempotent requests, Retry-After honoured
+// within limits, and a circuit breaker per host that fails fast while a host
+// is down and recovers by itself. Everything is an [http.RoundTripper], so it wraps an existing
 // [http.Client], composes with other RoundTrippers (OpenTelemetry, auth) and
 // tests against httptest servers like any client.
 //
@@ -12,10 +13,12 @@
 // options (client.go is the one place that knows it):
 //
 //	caller
-//	  └ total timeout      WithTotalTimeout: every attempt, every wait, the final body
-//	     └ retry           WithRetry: backoff, Retry-After, body replay
-//	        └ attempt timeout  WithTimeout: headers and body of one attempt
-//	           └ base transport (http.DefaultTransport clone, or yours)
+//	  └ fallback                 WithFallback: a response or error instead of a final error
+//	     └ total timeout         WithTotalTimeout: every attempt, every wait, the final body
+//	        └ retry              WithRetry: backoff, Retry-After, body replay
+//	           └ circuit breaker WithCircuitBreaker: per host, asked by every attempt
+//	              └ attempt timeout  WithTimeout: headers and body of one attempt
+//	                 └ base transport (http.DefaultTransport clone, or yours)
 //
 // [Recommended] stacks them all with sensible defaults.
 //
@@ -45,5 +48,7 @@
 // Errors are usable with [errors.Is] and [errors.As]: a call that ends on a
 // transport error returns a [*RetryError] with the number of attempts, and a
 // timeout of the stack is a [*TimeoutError] that is also
-// context.DeadlineExceeded and a net.Error whose Timeout() is true.
+// context.DeadlineExceeded and a net.Error whose Timeout() is true, and a
+// request refused by an open breaker fails with [ErrCircuitOpen] (a
+// [*CircuitOpenError] that says which host and when the next probe goes).
 package resilient

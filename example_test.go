@@ -149,3 +149,55 @@ func ExampleWithTimeout() {
 	fmt.Println(errors.Is(err, context.DeadlineExceeded), errors.As(err, &te) && te.Scope == resilient.ScopeAttempt)
 	// Output: true true
 }
+
+func ExampleWithCircuitBreaker() {
+	var down atomic.Bool
+	down.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+
+	client := resilient.New(
+		resilient.WithCircuitBreaker(resilient.BreakerPolicy{ConsecutiveFailures: 3, OpenTimeout: 50 * time.Millisecond}),
+		resilient.WithFallback(func(req *http.Request, err error) (*http.Response, error) {
+			if errors.Is(err, resilient.ErrCircuitOpen) {
+				return nil, fmt.Errorf("partner API unavailable, try later: %w", err)
+			}
+			return nil, err
+		}),
+	)
+	defer client.CloseIdleConnections()
+
+	call := func() {
+		resp, err := client.Get(srv.URL)
+		var open *resilient.CircuitOpenError
+		switch {
+		case errors.As(err, &open):
+			fmt.Println("failed fast, breaker", open.State)
+		case err != nil:
+			fmt.Println(err)
+		default:
+			resp.Body.Close()
+			fmt.Println(resp.StatusCode)
+		}
+	}
+	for range 4 {
+		call()
+	}
+	down.Store(false)
+	time.Sleep(60 * time.Millisecond) // let OpenTimeout pass: the next call is a probe
+	call()
+	call()
+	// Output:
+	// 503
+	// 503
+	// 503
+	// failed fast, breaker open
+	// 200
+	// 200
+}

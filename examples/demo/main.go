@@ -1,7 +1,8 @@
 // Command demo shows what a resilient client does against a local server
 // that misbehaves on purpose: 503s retried with backoff, Retry-After
 // honoured, a stalled attempt cut by the timeout, a 404 returned at once,
-// and a POST retried only when it carries an Idempotency-Key.
+// a POST retried only when it carries an Idempotency-Key, and a circuit
+// breaker that opens on a partner's outage, fails fast, probes and closes.
 //
 //	go run ./examples/demo
 //
@@ -14,13 +15,15 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/resilient-go/resilient"
 )
 
 func main() {
-	srv := newServer()
+	var outage atomic.Bool
+	srv := newServer(&outage)
 	defer srv.Close()
 
 	trace := &tracer{next: http.DefaultTransport, out: os.Stdout}
@@ -54,6 +57,7 @@ func main() {
 		resp.Body.Close()
 		fmt.Printf("  result: %s %q after %v\n", resp.Status, strings.TrimSpace(string(body)), time.Since(trace.start).Round(10*time.Millisecond))
 	}
+	breakerScenario(srv.URL+"/partner", &outage, trace)
 }
 
 func get(url string) func() *http.Request {

@@ -6,12 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 )
 
 // newServer starts a local server that misbehaves on purpose, one way per
 // path. It counts requests per path and Idempotency-Key, so that each
 // scenario starts fresh.
-func newServer() *httptest.Server {
+func newServer(outage *atomic.Bool) *httptest.Server {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	next := func(r *http.Request) int {
@@ -60,6 +61,15 @@ func newServer() *httptest.Server {
 			return
 		}
 		fmt.Fprint(w, "charged once")
+	})
+	// A partner that is down while outage is set.
+	mux.HandleFunc("/partner", func(w http.ResponseWriter, r *http.Request) {
+		next(r)
+		if outage.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "partner is back")
 	})
 	return httptest.NewServer(mux)
 }
