@@ -3,6 +3,7 @@ package resilient
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -134,4 +135,56 @@ func BenchmarkBreaker(b *testing.B) {
 		_, _ = rt.RoundTrip(req)
 		run(b, rt, true)
 	})
+}
+
+// BenchmarkIdempotency measures the idempotency layer on a POST without a
+// key: the key itself, plus the request and header copies.
+func BenchmarkIdempotency(b *testing.B) {
+	for _, s := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"bare", memTransport{}},
+		{"idempotency", NewTransport(memTransport{}, WithIdempotencyKey())},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			req, _ := http.NewRequest("POST", "http://api.example/charges", nil)
+			req.Header.Set("Content-Type", "application/json")
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := s.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkLogging measures the logging layer when its level is disabled,
+// next to the same stack without a logger.
+func BenchmarkLogging(b *testing.B) {
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1}))
+	info := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	for _, s := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"retry", NewTransport(memTransport{}, WithRetry(RetryPolicy{}))},
+		{"retry+logger-disabled", NewTransport(memTransport{}, WithRetry(RetryPolicy{}), WithLogger(quiet))},
+		{"retry+logger-info", NewTransport(memTransport{}, WithRetry(RetryPolicy{}), WithLogger(info))},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			req, _ := http.NewRequest("GET", "http://api.example/v1/items?page=2", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := s.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+		})
+	}
 }

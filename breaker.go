@@ -114,7 +114,7 @@ func WithCircuitBreaker(p BreakerPolicy) Option {
 
 // CircuitBreaker is the layer of [WithCircuitBreaker] on its own.
 func CircuitBreaker(p BreakerPolicy) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newBreaker(next, p) }
+	return func(next http.RoundTripper) http.RoundTripper { return newBreaker(next, p, nil) }
 }
 
 // Outcomes reported to gobreaker: success is nil.
@@ -128,11 +128,11 @@ type breakerTransport struct {
 	set *breakerSet
 }
 
-func newBreaker(next http.RoundTripper, p BreakerPolicy) *breakerTransport {
+func newBreaker(next http.RoundTripper, p BreakerPolicy, obs *observer) *breakerTransport {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &breakerTransport{wrapped: wrapped{next}, set: newBreakerSet(p.normalized())}
+	return &breakerTransport{wrapped: wrapped{next}, set: newBreakerSet(p.normalized(), obs)}
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -221,8 +221,8 @@ func (p BreakerPolicy) normalized() BreakerPolicy {
 	return p
 }
 
-// settings builds the gobreaker settings of the breaker for key.
-func (p *BreakerPolicy) settings(b *hostBreaker) gobreaker.Settings {
+// settings builds the gobreaker settings of the breaker b.
+func (p *BreakerPolicy) settings(b *hostBreaker, obs *observer) gobreaker.Settings {
 	st := gobreaker.Settings{
 		Name:        b.key,
 		MaxRequests: p.HalfOpenProbes,
@@ -238,6 +238,7 @@ func (p *BreakerPolicy) settings(b *hostBreaker) gobreaker.Settings {
 			if to == gobreaker.StateOpen {
 				b.openUntil.Store(time.Now().Add(p.OpenTimeout).UnixNano())
 			}
+			obs.breaker(key, State(from), State(to))
 			if p.OnStateChange != nil {
 				p.OnStateChange(key, State(from), State(to))
 			}

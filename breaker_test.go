@@ -308,7 +308,7 @@ func TestBreakerFallback(t *testing.T) {
 // TestBreakerSetBounded calls 100 000 hosts: the breakers kept stay bounded.
 func TestBreakerSetBounded(t *testing.T) {
 	base := newHosts()
-	b := newBreaker(base, BreakerPolicy{MaxBreakers: 1000})
+	b := newBreaker(base, BreakerPolicy{MaxBreakers: 1000}, nil)
 	for i := range 100_000 {
 		req, _ := http.NewRequest("GET", "http://h"+strconv.Itoa(i)+".example/", nil)
 		resp, err := b.RoundTrip(req)
@@ -316,7 +316,7 @@ func TestBreakerSetBounded(t *testing.T) {
 		resp.Body.Close()
 		require.LessOrEqual(t, b.set.size(), 1000)
 	}
-	assert.Equal(t, newBreaker(base, BreakerPolicy{}).set.p.MaxBreakers, DefaultMaxBreakers)
+	assert.Equal(t, newBreaker(base, BreakerPolicy{}, nil).set.p.MaxBreakers, DefaultMaxBreakers)
 }
 
 // TestBreakerSetKeepsOpenBreakers checks that eviction drops closed
@@ -325,7 +325,7 @@ func TestBreakerSetKeepsOpenBreakers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := newHosts()
 		base.set("down.example", status(500))
-		b := newBreaker(base, BreakerPolicy{MaxBreakers: 10, ConsecutiveFailures: 1})
+		b := newBreaker(base, BreakerPolicy{MaxBreakers: 10, ConsecutiveFailures: 1}, nil)
 		send := func(host string) error {
 			req, _ := http.NewRequest("GET", "http://"+host+"/", nil)
 			resp, err := b.RoundTrip(req)
@@ -344,7 +344,7 @@ func TestBreakerSetKeepsOpenBreakers(t *testing.T) {
 }
 
 func TestBreakerKeys(t *testing.T) {
-	s := newBreakerSet(BreakerPolicy{}.normalized())
+	s := newBreakerSet(BreakerPolicy{}.normalized(), nil)
 	key := func(u string) string {
 		req, _ := http.NewRequest("GET", u, nil)
 		return s.key(req).String()
@@ -353,7 +353,7 @@ func TestBreakerKeys(t *testing.T) {
 	assert.Equal(t, "http://api.example", key("http://api.example:80/y"))
 	assert.Equal(t, "http://api.example:8080", key("http://api.example:8080/"))
 	assert.NotEqual(t, key("http://api.example/"), key("https://api.example/"))
-	custom := newBreakerSet(BreakerPolicy{Key: func(r *http.Request) string { return r.URL.Path }}.normalized())
+	custom := newBreakerSet(BreakerPolicy{Key: func(r *http.Request) string { return r.URL.Path }}.normalized(), nil)
 	req, _ := http.NewRequest("GET", "http://x.example/tenant-1", nil)
 	assert.Equal(t, "/tenant-1", custom.key(req).String())
 }

@@ -27,13 +27,14 @@ func (k breakerKey) String() string {
 // bounded by MaxBreakers.
 type breakerSet struct {
 	p    BreakerPolicy
+	obs  *observer
 	mu   sync.Mutex
 	m    map[breakerKey]*hostBreaker
 	tick atomic.Int64 // a logical clock for least-recently-used order
 }
 
-func newBreakerSet(p BreakerPolicy) *breakerSet {
-	return &breakerSet{p: p, m: make(map[breakerKey]*hostBreaker)}
+func newBreakerSet(p BreakerPolicy, obs *observer) *breakerSet {
+	return &breakerSet{p: p, obs: obs, m: make(map[breakerKey]*hostBreaker)}
 }
 
 // key returns the breaker key of req: scheme, lower-case host and port, the
@@ -65,7 +66,7 @@ func (s *breakerSet) get(req *http.Request) *hostBreaker {
 			s.shrink()
 		}
 		b = &hostBreaker{key: k.String()}
-		b.cb = gobreaker.NewCircuitBreaker[struct{}](s.p.settings(b))
+		b.cb = gobreaker.NewCircuitBreaker[struct{}](s.p.settings(b, s.obs))
 		s.m[k] = b
 	}
 	s.mu.Unlock()

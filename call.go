@@ -21,26 +21,36 @@ type callTransport struct {
 	// open, when set, reports whether the circuit breaker below refuses
 	// req now: the loop then ends without waiting for a refused attempt.
 	open func(req *http.Request) bool
+	obs  *observer
+}
+
+// callOptions are the knobs of the call layer; see newCall.
+type callOptions struct {
+	retry          *RetryPolicy
+	attempt, total time.Duration
+	open           func(*http.Request) bool
+	obs            *observer
 }
 
 // newCall returns the call layer over next, or next itself when it has
-// nothing to do. retry may be nil; a zero timeout leaves that bound out.
-func newCall(next http.RoundTripper, retry *RetryPolicy, attempt, total time.Duration) http.RoundTripper {
+// nothing to do. A nil retry means a single attempt; a zero timeout leaves
+// that bound out.
+func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	t := &callTransport{wrapped: wrapped{next}}
-	if retry != nil {
-		p := retry.normalized()
+	t := &callTransport{wrapped: wrapped{next}, open: o.open, obs: o.obs}
+	if o.retry != nil {
+		p := o.retry.normalized()
 		t.retry = &p
 	}
-	if attempt > 0 {
-		t.attempt = &deadlineCause{ScopeAttempt, attempt}
+	if o.attempt > 0 {
+		t.attempt = &deadlineCause{ScopeAttempt, o.attempt}
 	}
-	if total > 0 {
-		t.total = &deadlineCause{ScopeTotal, total}
+	if o.total > 0 {
+		t.total = &deadlineCause{ScopeTotal, o.total}
 	}
-	if t.retry == nil && t.attempt == nil && t.total == nil {
+	if t.retry == nil && t.attempt == nil && t.total == nil && t.obs == nil {
 		return next
 	}
 	return t
@@ -48,12 +58,18 @@ func newCall(next http.RoundTripper, retry *RetryPolicy, attempt, total time.Dur
 
 // RoundTrip implements http.RoundTripper.
 func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	obs := t.obs.forCall(req.Context())
+	began := obs.now()
 	var end time.Time // the total timeout's deadline, zero if none
 	if t.total != nil {
 		end = time.Now().Add(t.total.after)
 	}
 	if t.retry == nil {
-		return t.send(req, end)
+		resp, err := t.send(req, end)
+		ended := obs.now()
+		obs.attempt(req, 1, 1, began, ended, resp, err, 0, "")
+		obs.done(req, 1, 1, began, ended, resp, err)
+		return resp, err
 	}
 	p := t.retry
 	areq, rp, err := newReplay(req, p.MaxBufferedBody)
@@ -62,29 +78,49 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	var bo backoff.BackOff
-	for attempt := 1; ; attempt++ {
+	for attempt, sent := 1, began; ; attempt, sent = attempt+1, obs.now() {
 		resp, err := t.send(areq, end)
-		if attempt >= p.MaxAttempts || !rp.ok || !t.shouldRetry(req, resp, err) {
-			return done(attempt, resp, err)
-		}
-		wait, ok := p.wait(attempt, resp, &bo)
-		if !ok || !fits(ctx, end, wait) || (t.open != nil && t.open(req)) {
-			return done(attempt, resp, err)
-		}
-		next, rerr := rp.attempt()
-		if rerr != nil {
-			if err != nil {
-				err = joinErr(err, rerr)
+		ended := obs.now()
+		wait, why := t.decide(req, &rp, attempt, end, resp, err, &bo)
+		var next *http.Request
+		if why != "" {
+			var rerr error
+			if next, rerr = rp.attempt(); rerr != nil {
+				why = ""
+				if err != nil {
+					err = joinErr(err, rerr)
+				}
 			}
-			return done(attempt, resp, err)
+		}
+		obs.attempt(req, attempt, p.MaxAttempts, sent, ended, resp, err, wait, why)
+		if why == "" {
+			resp, err = done(attempt, resp, err)
+			obs.done(req, attempt, p.MaxAttempts, began, ended, resp, err)
+			return resp, err
 		}
 		drain(resp)
 		if serr := sleep(ctx, wait); serr != nil {
 			closeBody(next)
-			return nil, &RetryError{Attempts: attempt, Err: joinErr(serr, err)}
+			err = &RetryError{Attempts: attempt, Err: joinErr(serr, err)}
+			obs.done(req, attempt, p.MaxAttempts, began, obs.now(), nil, err)
+			return nil, err
 		}
 		areq = next
 	}
+}
+
+// decide returns how long to wait before another attempt and why
+// ("backoff" or "retry-after"), or an empty why when the call ends here.
+func (t *callTransport) decide(req *http.Request, rp *replay, attempt int, end time.Time, resp *http.Response, err error, bo *backoff.BackOff) (time.Duration, string) {
+	p := t.retry
+	if attempt >= p.MaxAttempts || !rp.ok || !t.shouldRetry(req, resp, err) {
+		return 0, ""
+	}
+	wait, why := p.wait(attempt, resp, bo)
+	if why == "" || !fits(req.Context(), end, wait) || (t.open != nil && t.open(req)) {
+		return 0, ""
+	}
+	return wait, why
 }
 
 // send makes one attempt, under the earlier of the attempt's deadline and
@@ -118,25 +154,30 @@ func (t *callTransport) shouldRetry(req *http.Request, resp *http.Response, err 
 	return isIdempotent(req) || neverProcessed(resp, err)
 }
 
-// wait returns how long to wait before the next attempt; ok is false when
-// the call should end now (Retry-After too long, or the BackOff said Stop).
-func (p *RetryPolicy) wait(attempt int, resp *http.Response, bo *backoff.BackOff) (d time.Duration, ok bool) {
+// wait returns how long to wait before the next attempt and why; why is
+// empty when the call should end now (Retry-After too long, or the BackOff
+// said Stop).
+func (p *RetryPolicy) wait(attempt int, resp *http.Response, bo *backoff.BackOff) (time.Duration, string) {
 	if resp != nil {
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return d, d <= p.MaxRetryAfter
+			if d > p.MaxRetryAfter {
+				return 0, ""
+			}
+			return d, "retry-after"
 		}
 	}
 	if p.Backoff == nil {
-		return p.delay(attempt), true
+		return p.delay(attempt), "backoff"
 	}
 	if *bo == nil {
-		*bo = p.Backoff()
-		if *bo == nil {
-			return 0, false
+		if *bo = p.Backoff(); *bo == nil {
+			return 0, ""
 		}
 	}
-	d = (*bo).NextBackOff()
-	return d, d != backoff.Stop && d >= 0
+	if d := (*bo).NextBackOff(); d != backoff.Stop && d >= 0 {
+		return d, "backoff"
+	}
+	return 0, ""
 }
 
 // normalize enforces "a response or an error": a response that comes with

@@ -1,6 +1,8 @@
 package resilient
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"time"
 )
@@ -30,30 +32,36 @@ type config struct {
 	retry          *RetryPolicy
 	breaker        *BreakerPolicy
 	fallback       func(*http.Request, error) (*http.Response, error)
+	idempotency    *idempotency
+	observers      []func(context.Context, Event)
+	logger         *slog.Logger
+	logOpts        logOptions
 }
 
 // stack is the only place that knows the order of the layers. It builds
 // from the inside out, so read it bottom-up for the path of a request:
 //
-//	fallback → total timeout → retry → circuit breaker → attempt timeout → base
+//	idempotency key → fallback → total timeout → retry → circuit breaker → attempt timeout → base
 //
 // Total timeout, retry and attempt timeout are one layer (call.go): one
-// loop, one timer per attempt. The attempt's context is made before the
+// loop, one timer per attempt; it also tells the observers and the logger
+// about every attempt and the outcome. The attempt's context is made before the
 // breaker is asked, which changes nothing the breaker sees: it judges the
 // outcome of the attempt, timeouts included.
 func (c *config) stack(base http.RoundTripper) http.RoundTripper {
+	obs := c.newObserver()
 	rt := base
 	var open func(*http.Request) bool
 	if c.breaker != nil {
-		b := newBreaker(rt, *c.breaker)
+		b := newBreaker(rt, *c.breaker, obs)
 		rt, open = b, b.isOpen
 	}
-	rt = newCall(rt, c.retry, c.attemptTimeout, c.totalTimeout)
-	if call, ok := rt.(*callTransport); ok {
-		call.open = open
-	}
+	rt = newCall(rt, callOptions{retry: c.retry, attempt: c.attemptTimeout, total: c.totalTimeout, open: open, obs: obs})
 	if c.fallback != nil {
 		rt = &fallbackTransport{wrapped: wrapped{rt}, f: c.fallback}
+	}
+	if c.idempotency != nil {
+		rt = c.idempotency.layer(rt)
 	}
 	return rt
 }
@@ -81,8 +89,8 @@ func (t *Transport) CloseIdleConnections() { closeIdle(t.base) }
 // Without options it only forwards to base.
 //
 // The layers are always stacked in the same order, whatever the order of
-// opts: fallback, total timeout, retry, circuit breaker, attempt timeout,
-// then base.
+// opts: idempotency key, fallback, total timeout, retry, circuit breaker,
+// attempt timeout, then base.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -147,9 +155,10 @@ const (
 
 // Recommended stacks the recommended set of layers in one option: a 10 s
 // attempt timeout ([WithTimeout]), a 30 s total timeout ([WithTotalTimeout]),
-// retries with the default [RetryPolicy] ([WithRetry]) and a circuit breaker
-// per host with the default [BreakerPolicy] ([WithCircuitBreaker]). Options
-// after it override its parts:
+// retries with the default [RetryPolicy] ([WithRetry]), a circuit breaker
+// per host with the default [BreakerPolicy] ([WithCircuitBreaker]) and
+// idempotency keys on POST and PATCH ([WithIdempotencyKey]), which also
+// makes them safe to retry. Options after it override its parts:
 //
 //	resilient.New(resilient.Recommended(), resilient.WithTimeout(2*time.Second))
 func Recommended() Option {
@@ -159,6 +168,7 @@ func Recommended() Option {
 			WithTotalTimeout(RecommendedTotalTimeout),
 			WithRetry(RetryPolicy{}),
 			WithCircuitBreaker(BreakerPolicy{}),
+			WithIdempotencyKey(),
 		} {
 			o.apply(c)
 		}

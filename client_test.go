@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -34,8 +35,9 @@ func TestOptionsSelectLayers(t *testing.T) {
 		{"retry only", []Option{WithRetry(RetryPolicy{})}, []string{"retry", "base"}},
 		{"timeouts only", []Option{WithTotalTimeout(time.Second), WithTimeout(time.Second)}, []string{"total", "attempt", "base"}},
 		{"order of options does not matter", []Option{WithTimeout(time.Second), WithRetry(RetryPolicy{}), WithTotalTimeout(time.Second)}, []string{"total", "retry", "attempt", "base"}},
-		{"recommended", []Option{Recommended()}, []string{"total", "retry", "attempt", "breaker", "base"}},
-		{"recommended minus the attempt timeout", []Option{Recommended(), WithTimeout(0)}, []string{"total", "retry", "breaker", "base"}},
+		{"recommended", []Option{Recommended()}, []string{"idempotency", "total", "retry", "attempt", "breaker", "base"}},
+		{"recommended minus the attempt timeout", []Option{Recommended(), WithTimeout(0)}, []string{"idempotency", "total", "retry", "breaker", "base"}},
+		{"logger alone: a single attempt, observed", []Option{WithLogger(slog.New(slog.DiscardHandler))}, []string{"base"}},
 		{"breaker alone does not retry", []Option{WithCircuitBreaker(BreakerPolicy{})}, []string{"breaker", "base"}},
 		{"fallback outermost", []Option{WithCircuitBreaker(BreakerPolicy{}), WithFallback(func(*http.Request, error) (*http.Response, error) { return nil, nil }), WithRetry(RetryPolicy{})}, []string{"fallback", "retry", "breaker", "base"}},
 		{"nil fallback", []Option{WithFallback(nil)}, []string{"base"}},
@@ -70,6 +72,9 @@ func layers(rt http.RoundTripper) []string {
 		case *breakerTransport:
 			out = append(out, "breaker")
 			rt = l.next
+		case *idempotencyTransport:
+			out = append(out, "idempotency")
+			rt = l.next
 		case *fallbackTransport:
 			out = append(out, "fallback")
 			rt = l.next
@@ -80,7 +85,7 @@ func layers(rt http.RoundTripper) []string {
 }
 
 func TestRecommendedValues(t *testing.T) {
-	call := NewTransport(roundTripFunc(nil), Recommended()).(*Transport).rt.(*callTransport)
+	call := NewTransport(roundTripFunc(nil), Recommended()).(*Transport).rt.(*idempotencyTransport).next.(*callTransport)
 	assert.Equal(t, RecommendedTotalTimeout, call.total.after)
 	assert.Equal(t, RecommendedTimeout, call.attempt.after)
 	assert.Equal(t, DefaultMaxAttempts, call.retry.MaxAttempts)

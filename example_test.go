@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -200,4 +204,103 @@ func ExampleWithCircuitBreaker() {
 	// failed fast, breaker open
 	// 200
 	// 200
+}
+
+func ExampleWithIdempotencyKey() {
+	var mu sync.Mutex
+	var keys []string
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		mu.Unlock()
+		if calls.Add(1) == 1 {
+			http.Error(w, "hiccup", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, `{"charge":"ch_1"}`)
+	}))
+	defer srv.Close()
+
+	client := resilient.New(
+		resilient.WithRetry(resilient.RetryPolicy{InitialDelay: time.Millisecond}),
+		resilient.WithIdempotencyKey(),
+	)
+	defer client.CloseIdleConnections()
+
+	// The caller's business key: the same on every attempt, and on a retry
+	// of the whole operation after a crash.
+	ctx := resilient.ContextWithIdempotencyKey(context.Background(), "order-42-charge")
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"amount":4200}`))
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, keys)
+	// Output: 200 [order-42-charge order-42-charge]
+}
+
+func ExampleWithLogger() {
+	srv := flakyServer(1)
+	defer srv.Close()
+
+	// Drop the time and duration so that the output is stable.
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			switch a.Key {
+			case slog.TimeKey, "duration", "retry_in":
+				return slog.Attr{}
+			case "url":
+				return slog.String("url", strings.Replace(a.Value.String(), srv.URL, "http://partner", 1))
+			}
+			return a
+		},
+	}))
+	client := resilient.New(resilient.WithRetry(resilient.RetryPolicy{}), resilient.WithLogger(logger))
+	defer client.CloseIdleConnections()
+
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/cards?number=4242424242424242", nil)
+	req.Header.Set("Authorization", "Bearer sk_live_secret")
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	// Output:
+	// level=WARN msg="http attempt failed, retrying" method=GET url=http://partner/v1/cards query_params=number status=503 attempt=1 max_attempts=3 retry_reason=retry-after
+	// level=DEBUG msg="http attempt" method=GET url=http://partner/v1/cards query_params=number status=200 attempt=2 max_attempts=3
+	// level=DEBUG msg="http call" method=GET url=http://partner/v1/cards query_params=number status=200 attempt=2 max_attempts=3
+}
+
+// Count attempts per host for a metrics system, without the library
+// importing it: an observer gets every attempt as a plain struct.
+func ExampleWithObserver() {
+	srv := flakyServer(2)
+	defer srv.Close()
+
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	countAttempts := func(_ context.Context, e resilient.Event) {
+		if e.Kind != resilient.EventAttempt {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[e.Request.URL.Hostname()]++ // a Prometheus counter would go here
+	}
+
+	client := resilient.New(resilient.Recommended(), resilient.WithObserver(countAttempts))
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(attempts)
+	// Output: map[127.0.0.1:3]
 }

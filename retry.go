@@ -85,7 +85,7 @@ func WithRetry(p RetryPolicy) Option {
 
 // Retry is the layer of [WithRetry] on its own.
 func Retry(p RetryPolicy) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, &p, 0, 0) }
+	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{retry: &p}) }
 }
 
 // normalized returns p with every default filled in.

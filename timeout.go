@@ -31,13 +31,13 @@ func WithTotalTimeout(d time.Duration) Option {
 // AttemptTimeout is the layer of [WithTimeout] on its own. A zero or negative
 // d returns next unchanged.
 func AttemptTimeout(d time.Duration) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, nil, d, 0) }
+	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{attempt: d}) }
 }
 
 // TotalTimeout is the layer of [WithTotalTimeout] on its own. A zero or
 // negative d returns next unchanged.
 func TotalTimeout(d time.Duration) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, nil, 0, d) }
+	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{total: d}) }
 }
 
 // deadlineCause is the cause of the contexts this package ends, so that a

@@ -1,0 +1,211 @@
+package resilient
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// WithLogger writes one record per attempt, one per call and one per
+// circuit breaker transition to l, with LogAttrs and the request's context
+// (so handlers that add trace ids from the context work). Levels:
+//
+//   - Debug: an attempt or a call that succeeded, an attempt with no retry after it;
+//   - Info: a call that ended on a 4xx; a breaker that closes or half-opens;
+//   - Warn: an attempt that is retried (with the wait and its reason); a breaker that opens;
+//   - Error: a call that ended on an error or a 5xx.
+//
+// Records carry the method, the URL as scheme://host/path, the names (never
+// the values) of its query parameters, the status or error, the attempt
+// number and maximum, and durations. URL userinfo is never logged, nor are
+// headers unless [WithLogHeaders] names them; even then Authorization,
+// Proxy-Authorization, Cookie, Set-Cookie and any header whose name contains
+// key, token, secret, signature or password (or a word given to
+// [WithRedactHeaders]) is written as "[REDACTED]".
+//
+// Without WithLogger (and [WithObserver]) no record is built at all. A nil
+// l is ignored.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	})
+}
+
+// WithLogHeaders adds the named request headers to attempt
+// records, redacted as [WithLogger] says.
+func WithLogHeaders(names ...string) Option {
+	return optionFunc(func(c *config) {
+		for _, n := range names {
+			c.logOpts.headers = append(c.logOpts.headers, http.CanonicalHeaderKey(n))
+		}
+	})
+}
+
+// WithRedactHeaders adds words to the redaction list: a header whose name
+// contains one of them (case-insensitively) is never logged.
+func WithRedactHeaders(words ...string) Option {
+	return optionFunc(func(c *config) {
+		for _, w := range words {
+			c.logOpts.redact = append(c.logOpts.redact, strings.ToLower(w))
+		}
+	})
+}
+
+type logOptions struct {
+	headers []string // canonical names to log
+	redact  []string // extra lower-case words
+}
+
+// secretHeaders are never logged, whole names; secretWords never as part of one.
+var (
+	secretHeaders = []string{"authorization", "proxy-authorization", "cookie", "set-cookie"}
+	secretWords   = []string{"key", "token", "secret", "signature", "password"}
+)
+
+const redacted = "[REDACTED]"
+
+// isSecret reports whether the header name may hold a secret.
+func (o *logOptions) isSecret(name string) bool {
+	n := strings.ToLower(name)
+	if slices.Contains(secretHeaders, n) {
+		return true
+	}
+	for _, w := range slices.Concat(secretWords, o.redact) {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// newObserver returns the observer of the stack: the user's observers and,
+// with a logger, the one that writes the log; nil when there is neither.
+func (c *config) newObserver() *observer {
+	fns := slices.Clone(c.observers)
+	var quiet func(context.Context) bool
+	if c.logger != nil {
+		l := &eventLogger{l: c.logger, o: c.logOpts}
+		fns = append(fns, l.log)
+		if len(c.observers) == 0 {
+			// A logger that would drop even an error record needs no event.
+			quiet = func(ctx context.Context) bool { return !l.l.Enabled(ctx, slog.LevelError) }
+		}
+	}
+	return newObserver(fns, quiet)
+}
+
+type eventLogger struct {
+	l *slog.Logger
+	o logOptions
+}
+
+func (el *eventLogger) log(ctx context.Context, e Event) {
+	level, msg := el.level(e)
+	if !el.l.Enabled(ctx, level) {
+		return
+	}
+	if e.Kind == EventBreaker {
+		el.l.LogAttrs(ctx, level, msg, slog.String("breaker", e.BreakerKey),
+			slog.String("from", e.From.String()), slog.String("to", e.To.String()))
+		return
+	}
+	req := e.Request
+	attrs := make([]slog.Attr, 0, 12)
+	attrs = append(attrs, slog.String("method", req.Method), slog.String("url", safeURL(req.URL)))
+	if names := queryNames(req.URL); names != "" {
+		attrs = append(attrs, slog.String("query_params", names))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", safeError(e.Err, req.URL)))
+	} else {
+		attrs = append(attrs, slog.Int("status", e.StatusCode))
+	}
+	attrs = append(attrs, slog.Int("attempt", e.Attempt), slog.Int("max_attempts", e.MaxAttempts), slog.Duration("duration", e.Duration))
+	if e.WaitReason != "" {
+		attrs = append(attrs, slog.Duration("retry_in", e.Wait), slog.String("retry_reason", e.WaitReason))
+	}
+	if e.Kind == EventAttempt && len(el.o.headers) > 0 {
+		attrs = append(attrs, el.headers(req.Header))
+	}
+	el.l.LogAttrs(ctx, level, msg, attrs...)
+}
+
+func (el *eventLogger) level(e Event) (slog.Level, string) {
+	switch {
+	case e.Kind == EventBreaker && e.To == StateOpen:
+		return slog.LevelWarn, "circuit breaker opened"
+	case e.Kind == EventBreaker:
+		return slog.LevelInfo, "circuit breaker " + e.To.String()
+	case e.Kind == EventAttempt && e.WaitReason != "":
+		return slog.LevelWarn, "http attempt failed, retrying"
+	case e.Kind == EventAttempt:
+		return slog.LevelDebug, "http attempt"
+	case e.Err != nil || e.StatusCode >= 500:
+		return slog.LevelError, "http call failed"
+	case e.StatusCode >= 400:
+		return slog.LevelInfo, "http call"
+	}
+	return slog.LevelDebug, "http call"
+}
+
+func (el *eventLogger) headers(h http.Header) slog.Attr {
+	var attrs []any
+	for _, name := range el.o.headers {
+		v, ok := h[name]
+		if !ok {
+			continue
+		}
+		val := strings.Join(v, ", ")
+		if el.o.isSecret(name) {
+			val = redacted
+		}
+		attrs = append(attrs, slog.String(name, val))
+	}
+	return slog.Group("headers", attrs...)
+}
+
+// safeURL is scheme://host/path: no userinfo, no query, no fragment.
+func safeURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + u.EscapedPath()
+}
+
+// queryNames lists the query's parameter names, sorted, without values.
+func queryNames(u *url.URL) string {
+	if u == nil || u.RawQuery == "" {
+		return ""
+	}
+	q, _ := url.ParseQuery(u.RawQuery)
+	names := make([]string, 0, len(q))
+	for n := range q {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
+// safeError is err's text with the URL's query and password cut out, in
+// case a transport put the URL in its message.
+func safeError(err error, u *url.URL) string {
+	s := err.Error()
+	if u == nil {
+		return s
+	}
+	if u.RawQuery != "" {
+		s = strings.ReplaceAll(s, u.RawQuery, redacted)
+	}
+	if u.User != nil {
+		s = strings.ReplaceAll(s, u.User.String()+"@", "")
+		if p, ok := u.User.Password(); ok && p != "" {
+			s = strings.ReplaceAll(s, p, redacted)
+		}
+	}
+	return s
+}
