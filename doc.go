@@ -13,14 +13,17 @@
 // options (client.go is the one place that knows it):
 //
 //	caller
-//	  └ fallback                 WithFallback: a response or error instead of a final error
-//	     └ total timeout         WithTotalTimeout: every attempt, every wait, the final body
-//	        └ retry              WithRetry: backoff, Retry-After, body replay
-//	           └ circuit breaker WithCircuitBreaker: per host, asked by every attempt
-//	              └ attempt timeout  WithTimeout: headers and body of one attempt
-//	                 └ base transport (http.DefaultTransport clone, or yours)
+//	  └ idempotency key                WithIdempotencyKey: the same key on every attempt
+//	     └ fallback                    WithFallback: a response instead of a final error
+//	        └ total timeout            WithTotalTimeout: every attempt, wait and the final body
+//	           └ retry                 WithRetry: backoff, Retry-After, body replay
+//	              └ circuit breaker    WithCircuitBreaker: per host, asked by every attempt
+//	                 └ attempt timeout WithTimeout: headers and body of one attempt
+//	                    └ base transport (http.DefaultTransport clone, or yours)
 //
-// [Recommended] stacks them all with sensible defaults.
+// [Recommended] stacks them all with sensible defaults. [WithLogger] and
+// [WithObserver] see every attempt, every retry decision, every breaker
+// transition and the outcome of each call.
 //
 // # Guarantees
 //
