@@ -34,36 +34,52 @@ func (memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: &memBody{n: 2}, Request: r}, nil
 }
 
-// stacks are what the benchmarks compare: the bare transport and ours.
-func stacks(base http.RoundTripper) []struct {
+type stack struct {
 	name string
 	rt   http.RoundTripper
-} {
-	return []struct {
-		name string
-		rt   http.RoundTripper
-	}{
+}
+
+// stacks are what most benchmarks compare: the bare transport and ours.
+func stacks(base http.RoundTripper) []stack {
+	return []stack{
 		{"bare", base},
 		{"retry", NewTransport(base, WithRetry(RetryPolicy{}))},
 		{"recommended", NewTransport(base, Recommended())},
 	}
 }
 
-func BenchmarkOverhead(b *testing.B) {
-	for _, s := range stacks(memTransport{}) {
+// roundTrips runs one sub-benchmark per stack: each iteration sends the
+// request newReq returns (or the same one, when newReq is nil), reads the
+// body and closes it. wantErr says that every call must fail.
+func roundTrips(b *testing.B, stacks []stack, req *http.Request, newReq func() *http.Request, wantErr bool) {
+	for _, s := range stacks {
 		b.Run(s.name, func(b *testing.B) {
-			req, _ := http.NewRequest("GET", "http://api.example/v1/items", nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				resp, err := s.rt.RoundTrip(req)
-				if err != nil {
+				r := req
+				if newReq != nil {
+					r = newReq()
+				}
+				resp, err := s.rt.RoundTrip(r)
+				if (err != nil) != wantErr {
 					b.Fatal(err)
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				if resp != nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
 			}
 		})
 	}
+}
+
+func newRequest(method, url string, body io.Reader) *http.Request {
+	req, _ := http.NewRequest(method, url, body)
+	return req
+}
+
+func BenchmarkOverhead(b *testing.B) {
+	roundTrips(b, stacks(memTransport{}), newRequest("GET", "http://api.example/v1/items", nil), nil, false)
 }
 
 func BenchmarkLoopbackGET(b *testing.B) {
@@ -73,118 +89,51 @@ func BenchmarkLoopbackGET(b *testing.B) {
 	defer srv.Close()
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	defer base.CloseIdleConnections()
-	for _, s := range stacks(base) {
-		b.Run(s.name, func(b *testing.B) {
-			c := &http.Client{Transport: s.rt}
-			b.ReportAllocs()
-			for b.Loop() {
-				resp, err := c.Get(srv.URL)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
+	roundTrips(b, stacks(base), newRequest("GET", srv.URL, nil), nil, false)
 }
 
 // BenchmarkPut8MiB sends an 8 MiB body that has GetBody: B/op shows that it
 // is never copied.
 func BenchmarkPut8MiB(b *testing.B) {
 	payload := bytes.Repeat([]byte("x"), 8<<20)
-	for _, s := range stacks(memTransport{}) {
-		b.Run(s.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(payload)))
-			for b.Loop() {
-				req, _ := http.NewRequest("PUT", "http://api.example/blob", bytes.NewReader(payload))
-				resp, err := s.rt.RoundTrip(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				resp.Body.Close()
-			}
-		})
-	}
+	roundTrips(b, stacks(memTransport{}), nil, func() *http.Request {
+		return newRequest("PUT", "http://api.example/blob", bytes.NewReader(payload))
+	}, false)
 }
 
 // BenchmarkBreaker measures what a closed breaker adds to a successful
 // request, and what a refusal by an open one costs.
 func BenchmarkBreaker(b *testing.B) {
-	req, _ := http.NewRequest("GET", "http://api.example/v1/items", nil)
-	run := func(b *testing.B, rt http.RoundTripper, wantErr bool) {
-		b.ReportAllocs()
-		for b.Loop() {
-			resp, err := rt.RoundTrip(req)
-			if (err != nil) != wantErr {
-				b.Fatal(err)
-			}
-			if resp != nil {
-				resp.Body.Close()
-			}
-		}
-	}
-	b.Run("bare", func(b *testing.B) { run(b, memTransport{}, false) })
-	b.Run("closed", func(b *testing.B) {
-		run(b, NewTransport(memTransport{}, WithCircuitBreaker(BreakerPolicy{})), false)
-	})
-	b.Run("open", func(b *testing.B) {
-		down := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, errRefused })
-		rt := NewTransport(down, WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1}))
-		_, _ = rt.RoundTrip(req)
-		run(b, rt, true)
-	})
+	req := newRequest("GET", "http://api.example/v1/items", nil)
+	roundTrips(b, []stack{
+		{"bare", memTransport{}},
+		{"closed", NewTransport(memTransport{}, WithCircuitBreaker(BreakerPolicy{}))},
+	}, req, nil, false)
+	down := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, errRefused })
+	open := NewTransport(down, WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1}))
+	_, _ = open.RoundTrip(req)
+	roundTrips(b, []stack{{"open", open}}, req, nil, true)
 }
 
 // BenchmarkIdempotency measures the idempotency layer on a POST without a
 // key: the key itself, plus the request and header copies.
 func BenchmarkIdempotency(b *testing.B) {
-	for _, s := range []struct {
-		name string
-		rt   http.RoundTripper
-	}{
+	req := newRequest("POST", "http://api.example/charges", nil)
+	req.Header.Set("Content-Type", "application/json")
+	roundTrips(b, []stack{
 		{"bare", memTransport{}},
 		{"idempotency", NewTransport(memTransport{}, WithIdempotencyKey())},
-	} {
-		b.Run(s.name, func(b *testing.B) {
-			req, _ := http.NewRequest("POST", "http://api.example/charges", nil)
-			req.Header.Set("Content-Type", "application/json")
-			b.ReportAllocs()
-			for b.Loop() {
-				resp, err := s.rt.RoundTrip(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				resp.Body.Close()
-			}
-		})
-	}
+	}, req, nil, false)
 }
 
-// BenchmarkLogging measures the logging layer when its level is disabled,
-// next to the same stack without a logger.
+// BenchmarkLogging measures the logging layer when its records are
+// dropped, next to the same stack without a logger.
 func BenchmarkLogging(b *testing.B) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1}))
 	info := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	for _, s := range []struct {
-		name string
-		rt   http.RoundTripper
-	}{
+	roundTrips(b, []stack{
 		{"retry", NewTransport(memTransport{}, WithRetry(RetryPolicy{}))},
 		{"retry+logger-disabled", NewTransport(memTransport{}, WithRetry(RetryPolicy{}), WithLogger(quiet))},
 		{"retry+logger-info", NewTransport(memTransport{}, WithRetry(RetryPolicy{}), WithLogger(info))},
-	} {
-		b.Run(s.name, func(b *testing.B) {
-			req, _ := http.NewRequest("GET", "http://api.example/v1/items?page=2", nil)
-			b.ReportAllocs()
-			for b.Loop() {
-				resp, err := s.rt.RoundTrip(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				resp.Body.Close()
-			}
-		})
-	}
+	}, newRequest("GET", "http://api.example/v1/items?page=2", nil), nil, false)
 }

@@ -15,9 +15,7 @@ const (
 	HeaderGitHubDelivery  = "X-Github-Delivery"
 )
 
-type github struct {
-	keys [][]byte
-}
+type github struct{ keyed }
 
 // GitHub returns a verifier for GitHub's scheme: X-Hub-Signature-256 holds
 // "sha256=<hex HMAC-SHA256 of the raw body>". The legacy SHA-1 header
@@ -25,12 +23,11 @@ type github struct {
 // there is no replay window: the delivery id, X-GitHub-Delivery, is what
 // [Handler] deduplicates on.
 func GitHub(secret string, opts ...Option) (Verifier, error) {
-	s := newSettings(secret, opts)
-	keys, err := s.keys()
+	k, err := newKeyed(secret, opts, rawKey)
 	if err != nil {
 		return nil, err
 	}
-	return &github{keys: keys}, nil
+	return &github{k}, nil
 }
 
 // Verify implements Verifier.

@@ -9,10 +9,7 @@ import (
 	"time"
 )
 
-type hmacScheme struct {
-	s    settings
-	keys [][]byte
-}
+type hmacScheme struct{ keyed }
 
 // HMAC returns a verifier for the generic scheme: the signature header
 // (X-Signature) holds the hex HMAC-SHA256 of "<timestamp>.<raw body>", and the
@@ -20,12 +17,11 @@ type hmacScheme struct {
 // renames both. The replay window applies in both directions. The event id
 // is the "id" field of the JSON body, if any.
 func HMAC(secret string, opts ...Option) (Verifier, error) {
-	v := &hmacScheme{s: newSettings(secret, opts)}
-	var err error
-	if v.keys, err = v.s.keys(); err != nil {
+	k, err := newKeyed(secret, opts, rawKey)
+	if err != nil {
 		return nil, err
 	}
-	return v, nil
+	return &hmacScheme{k}, nil
 }
 
 // Verify implements Verifier.

@@ -17,10 +17,7 @@ const (
 	HeaderWebhookSignature = "Webhook-Signature"
 )
 
-type standardWebhooks struct {
-	s    settings
-	keys [][]byte
-}
+type standardWebhooks struct{ keyed }
 
 // StandardWebhooks returns a verifier for the Standard Webhooks
 // specification, v1 symmetric signatures: webhook-signature holds a
@@ -29,21 +26,11 @@ type standardWebhooks struct {
 // with or without its "whsec_" prefix; a secret that does not decode is an
 // error wrapping ErrNoSecret.
 func StandardWebhooks(secret string, opts ...Option) (Verifier, error) {
-	v := &standardWebhooks{s: newSettings(secret, opts)}
-	for _, sec := range v.s.secrets {
-		if sec == "" {
-			continue
-		}
-		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sec, "whsec_"))
-		if err != nil || len(key) == 0 {
-			return nil, fmt.Errorf("%w: a Standard Webhooks secret is base64, with an optional whsec_ prefix", ErrNoSecret)
-		}
-		v.keys = append(v.keys, key)
+	k, err := newKeyed(secret, opts, whsecKey)
+	if err != nil {
+		return nil, err
 	}
-	if len(v.keys) == 0 {
-		return nil, ErrNoSecret
-	}
-	return v, nil
+	return &standardWebhooks{k}, nil
 }
 
 // Verify implements Verifier.
@@ -92,10 +79,20 @@ func (v *standardWebhooks) identify(h http.Header, _ []byte) (string, time.Time)
 // for a delivery, as a sender computes it; see [StandardWebhooks] for the
 // secret's form.
 func SignStandardWebhooks(secret, id string, t time.Time, body []byte) (string, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil || len(key) == 0 {
-		return "", fmt.Errorf("%w: a Standard Webhooks secret is base64, with an optional whsec_ prefix", ErrNoSecret)
+	key, err := whsecKey(secret)
+	if err != nil {
+		return "", err
 	}
 	ts := strconv.FormatInt(t.Unix(), 10)
 	return "v1," + base64.StdEncoding.EncodeToString(mac(key, []byte(id), []byte(ts), body)), nil
+}
+
+// whsecKey decodes a Standard Webhooks secret: base64, with an optional
+// whsec_ prefix.
+func whsecKey(secret string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil || len(key) == 0 {
+		return nil, fmt.Errorf("%w: a Standard Webhooks secret is base64, with an optional whsec_ prefix", ErrNoSecret)
+	}
+	return key, nil
 }

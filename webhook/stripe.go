@@ -14,10 +14,7 @@ import (
 // HeaderStripeSignature is the header Stripe signs its events in.
 const HeaderStripeSignature = "Stripe-Signature"
 
-type stripe struct {
-	s    settings
-	keys [][]byte
-}
+type stripe struct{ keyed }
 
 // Stripe returns a verifier for Stripe's scheme: Stripe-Signature holds
 // "t=<unix seconds>" and one or more "v1=<hex HMAC-SHA256>" of "t.body",
@@ -25,12 +22,11 @@ type stripe struct {
 // entries (Stripe's own secret rotation) pass if any matches; v0 and unknown
 // schemes are ignored. The event id is the "id" field of the JSON body.
 func Stripe(secret string, opts ...Option) (Verifier, error) {
-	v := &stripe{s: newSettings(secret, opts)}
-	var err error
-	if v.keys, err = v.s.keys(); err != nil {
+	k, err := newKeyed(secret, opts, rawKey)
+	if err != nil {
 		return nil, err
 	}
-	return v, nil
+	return &stripe{k}, nil
 }
 
 // Verify implements Verifier.

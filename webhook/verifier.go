@@ -65,16 +65,31 @@ func mac(key []byte, parts ...[]byte) []byte {
 	return m.Sum(nil)
 }
 
-// keys returns the non-empty secrets as byte slices.
-func (s *settings) keys() ([][]byte, error) {
-	var out [][]byte
-	for _, sec := range s.secrets {
-		if sec != "" {
-			out = append(out, []byte(sec))
-		}
-	}
-	if len(out) == 0 {
-		return nil, ErrNoSecret
-	}
-	return out, nil
+// keyed is what every verifier holds: its settings and its secrets as keys.
+type keyed struct {
+	s    settings
+	keys [][]byte
 }
+
+// newKeyed applies opts and turns every non-empty secret into a key with
+// decode; at least one key is needed.
+func newKeyed(secret string, opts []Option, decode func(string) ([]byte, error)) (keyed, error) {
+	k := keyed{s: newSettings(secret, opts)}
+	for _, sec := range k.s.secrets {
+		if sec == "" {
+			continue
+		}
+		key, err := decode(sec)
+		if err != nil {
+			return keyed{}, err
+		}
+		k.keys = append(k.keys, key)
+	}
+	if len(k.keys) == 0 {
+		return keyed{}, ErrNoSecret
+	}
+	return k, nil
+}
+
+// rawKey uses a secret as it is.
+func rawKey(secret string) ([]byte, error) { return []byte(secret), nil }
