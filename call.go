@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -20,8 +21,9 @@ type callTransport struct {
 	total   *deadlineCause
 	// open, when set, reports whether the circuit breaker below refuses
 	// req now: the loop then ends without waiting for a refused attempt.
-	open func(req *http.Request) bool
-	obs  *observer
+	open   func(req *http.Request) bool
+	obs    *observer
+	budget *budget // nil: no budget
 }
 
 // callOptions are the knobs of the call layer; see newCall.
@@ -43,6 +45,7 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 	if o.retry != nil {
 		p := o.retry.normalized()
 		t.retry = &p
+		t.budget = newBudget(p.Budget)
 	}
 	if o.attempt > 0 {
 		t.attempt = &deadlineCause{ScopeAttempt, o.attempt}
@@ -77,11 +80,19 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	ctx := req.Context()
+	t.budget.call()
 	var bo backoff.BackOff
 	for attempt, sent := 1, began; ; attempt, sent = attempt+1, obs.now() {
 		resp, err := t.send(areq, end)
 		ended := obs.now()
+		if attempt > 1 && errors.Is(err, ErrCircuitOpen) {
+			t.budget.refund() // refused, never sent
+		}
 		wait, why := t.decide(req, &rp, attempt, end, resp, err, &bo)
+		if why != "" && !t.budget.withdraw() {
+			why = ""
+			obs.budgetExhausted(req, attempt, p.MaxAttempts)
+		}
 		var next *http.Request
 		if why != "" {
 			var rerr error

@@ -172,8 +172,11 @@ func TestConcurrentUse(t *testing.T) {
 			return reply(r, 200, r.URL.Path), nil
 		})
 		// Every path fails once: a breaker with the default threshold would
-		// rightly open, so this test raises it.
-		c := &http.Client{Transport: NewTransport(base, Recommended(), WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1000}))}
+		// rightly open and the retry budget would rightly run out, so this
+		// test raises the one and turns off the other.
+		c := &http.Client{Transport: NewTransport(base, Recommended(),
+			WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1000}),
+			WithRetry(RetryPolicy{Budget: RetryBudget{Disabled: true}}))}
 		var wg sync.WaitGroup
 		for i := range 200 {
 			wg.Go(func() {

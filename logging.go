@@ -141,6 +141,8 @@ func (el *eventLogger) level(e Event) (slog.Level, string) {
 		return slog.LevelWarn, "circuit breaker opened"
 	case e.Kind == EventBreaker:
 		return slog.LevelInfo, "circuit breaker " + e.To.String()
+	case e.Kind == EventBudgetExhausted:
+		return slog.LevelWarn, "retry budget exhausted"
 	case e.Kind == EventAttempt && e.WaitReason != "":
 		return slog.LevelWarn, "http attempt failed, retrying"
 	case e.Kind == EventAttempt:

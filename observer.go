@@ -17,9 +17,12 @@ const (
 	EventDone
 	// EventBreaker: a circuit breaker changed state.
 	EventBreaker
+	// EventBudgetExhausted: a retry was due but the client's retry budget
+	// was spent, so the call ends after this attempt.
+	EventBudgetExhausted
 )
 
-// String returns "attempt", "done" or "breaker".
+// String returns "attempt", "done", "breaker" or "budget exhausted".
 func (k EventKind) String() string {
 	switch k {
 	case EventAttempt:
@@ -28,6 +31,8 @@ func (k EventKind) String() string {
 		return "done"
 	case EventBreaker:
 		return "breaker"
+	case EventBudgetExhausted:
+		return "budget exhausted"
 	}
 	return "unknown"
 }
@@ -135,4 +140,11 @@ func (o *observer) breaker(key string, from, to State) {
 		return
 	}
 	o.emit(context.Background(), Event{Kind: EventBreaker, BreakerKey: key, From: from, To: to})
+}
+
+func (o *observer) budgetExhausted(req *http.Request, n, max int) {
+	if o == nil {
+		return
+	}
+	o.emit(req.Context(), Event{Kind: EventBudgetExhausted, Request: req, Attempt: n, MaxAttempts: max})
 }

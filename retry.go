@@ -70,6 +70,9 @@ type RetryPolicy struct {
 	// request is retried only when it carries an Idempotency-Key or when
 	// the server provably never processed it.
 	RetryIf func(resp *http.Response, err error) bool
+	// Budget bounds the retries of the whole client; on by default. See
+	// [RetryBudget].
+	Budget RetryBudget
 }
 
 // WithRetry adds the retry layer: failed attempts that are worth repeating
