@@ -87,7 +87,7 @@ func newFailsafe(base http.RoundTripper, c Config) Doer {
 }
 
 func newResty(base http.RoundTripper, b Config) Doer {
-	c := resty.New().SetTransport(base).SetTimeout(10*time.Second).
+	c := resty.New().SetTransport(base).SetTimeout(10 * time.Second).
 		SetRetryCount(2).SetRetryWaitTime(b.Initial).SetRetryMaxWaitTime(b.Max).
 		AddRetryCondition(func(r *resty.Response, err error) bool {
 			return err != nil || r.StatusCode() >= 500 || r.StatusCode() == http.StatusTooManyRequests
