@@ -83,6 +83,10 @@ type TimeoutError struct {
 
 // Error implements the error interface.
 func (e *TimeoutError) Error() string {
+	var cause *deadlineCause
+	if e.Err == nil || errors.As(e.Err, &cause) && e.Err.Error() == cause.Error() {
+		return fmt.Sprintf("resilient: %s timeout of %v exceeded", e.Scope, e.After)
+	}
 	return fmt.Sprintf("resilient: %s timeout of %v exceeded: %v", e.Scope, e.After, e.Err)
 }
 
