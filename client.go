@@ -9,8 +9,10 @@ import (
 
 // Middleware is one layer of the stack: it wraps a RoundTripper in another.
 // Every layer of this package is available on its own as a Middleware
-// ([AttemptTimeout], [TotalTimeout], [Retry]), for callers who assemble
-// their own chain; [NewTransport] assembles them in the right order.
+// ([AttemptTimeout], [TotalTimeout], [Retry], [CircuitBreaker],
+// [IdempotencyKey]), for callers who assemble their own chain;
+// [NewTransport] assembles them in the right order, and only it shares one
+// timer per attempt between the timeouts and wires the logger and observers.
 type Middleware func(next http.RoundTripper) http.RoundTripper
 
 // Option configures the stack built by [New], [Wrap] and [NewTransport].

@@ -127,10 +127,11 @@ func TestCloseIdleConnectionsForwarded(t *testing.T) {
 	c.CloseIdleConnections()
 	assert.Equal(t, 1, base.n)
 	// Each layer alone forwards too.
-	for _, m := range []Middleware{Retry(RetryPolicy{}), AttemptTimeout(time.Second), TotalTimeout(time.Second), CircuitBreaker(BreakerPolicy{})} {
+	for _, m := range []Middleware{Retry(RetryPolicy{}), AttemptTimeout(time.Second), TotalTimeout(time.Second),
+		CircuitBreaker(BreakerPolicy{}), IdempotencyKey()} {
 		m(base).(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	}
-	assert.Equal(t, 5, base.n)
+	assert.Equal(t, 6, base.n)
 }
 
 // TestCallerRequestNotMutated runs a request through every layer and
