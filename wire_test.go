@@ -157,7 +157,10 @@ func TestWireConnectionReuse(t *testing.T) {
 		code(200),
 	}}
 	srv := f.start(t)
-	c := newWireClient(t, WithRetry(RetryPolicy{MaxAttempts: 4, InitialDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	// net/http returns a drained connection to its pool from another
+	// goroutine; a 20 ms backoff leaves it time to, so that the count of
+	// connections measures the draining and not that race.
+	c := newWireClient(t, WithRetry(RetryPolicy{MaxAttempts: 4, InitialDelay: 20 * time.Millisecond, MaxDelay: 20 * time.Millisecond, Jitter: JitterNone}))
 	resp, err := c.Get(srv.URL)
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
