@@ -62,13 +62,16 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 // RoundTrip implements http.RoundTripper.
 func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	obs := t.obs.forCall(req.Context())
-	began := obs.now()
+	var began time.Time // read once, for the deadlines and the observers
+	if t.total != nil || t.attempt != nil || obs != nil {
+		began = time.Now()
+	}
 	var end time.Time // the total timeout's deadline, zero if none
 	if t.total != nil {
-		end = time.Now().Add(t.total.after)
+		end = began.Add(t.total.after)
 	}
 	if t.retry == nil {
-		resp, err := t.send(req, end)
+		resp, err := t.send(req, end, began)
 		ended := obs.now()
 		obs.attempt(req, 1, 1, began, ended, resp, err, 0, "")
 		obs.done(req, 1, 1, began, ended, resp, err)
@@ -82,8 +85,8 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	t.budget.call()
 	var bo backoff.BackOff
-	for attempt, sent := 1, began; ; attempt, sent = attempt+1, obs.now() {
-		resp, err := t.send(areq, end)
+	for attempt, sent := 1, began; ; attempt, sent = attempt+1, time.Now() {
+		resp, err := t.send(areq, end, sent)
 		ended := obs.now()
 		if attempt > 1 && errors.Is(err, ErrCircuitOpen) {
 			t.budget.refund() // refused, never sent
@@ -98,6 +101,7 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			var rerr error
 			if next, rerr = rp.attempt(); rerr != nil {
 				why = ""
+				t.budget.refund() // no retry after all
 				if err != nil {
 					err = joinErr(err, rerr)
 				}
@@ -134,12 +138,12 @@ func (t *callTransport) decide(req *http.Request, rp *replay, attempt int, end t
 	return wait, why
 }
 
-// send makes one attempt, under the earlier of the attempt's deadline and
-// end.
-func (t *callTransport) send(req *http.Request, end time.Time) (*http.Response, error) {
+// send makes one attempt, started at now, under the earlier of the
+// attempt's deadline and end.
+func (t *callTransport) send(req *http.Request, end, now time.Time) (*http.Response, error) {
 	at, cause := end, t.total
 	if t.attempt != nil {
-		if a := time.Now().Add(t.attempt.after); at.IsZero() || a.Before(at) {
+		if a := now.Add(t.attempt.after); at.IsZero() || a.Before(at) {
 			at, cause = a, t.attempt
 		}
 	}
