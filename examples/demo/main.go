@@ -21,12 +21,15 @@ import (
 	"github.com/resilient-go/resilient"
 )
 
-func main() {
+func main() { run(os.Stdout) }
+
+// run plays every scenario, writing the trace to out.
+func run(out io.Writer) {
 	var outage atomic.Bool
 	srv := newServer(&outage)
 	defer srv.Close()
 
-	trace := &tracer{next: http.DefaultTransport, out: os.Stdout}
+	trace := &tracer{next: http.DefaultTransport, out: out}
 	client := &http.Client{Transport: resilient.NewTransport(trace,
 		resilient.WithTimeout(500*time.Millisecond),
 		resilient.WithTotalTimeout(10*time.Second),
@@ -46,18 +49,18 @@ func main() {
 		{"POST with an Idempotency-Key: safe to retry", post(srv.URL+"/charge", "order-42-charge")},
 	}
 	for i, s := range scenarios {
-		fmt.Printf("\n%d. %s\n", i+1, s.title)
+		fmt.Fprintf(out, "\n%d. %s\n", i+1, s.title)
 		trace.reset()
 		resp, err := client.Do(s.req())
 		if err != nil {
-			fmt.Printf("  result: error: %v\n", err)
+			fmt.Fprintf(out, "  result: error: %v\n", err)
 			continue
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		fmt.Printf("  result: %s %q after %v\n", resp.Status, strings.TrimSpace(string(body)), time.Since(trace.start).Round(10*time.Millisecond))
+		fmt.Fprintf(out, "  result: %s %q after %v\n", resp.Status, strings.TrimSpace(string(body)), time.Since(trace.start).Round(10*time.Millisecond))
 	}
-	breakerScenario(srv.URL+"/partner", &outage, trace)
+	breakerScenario(out, srv.URL+"/partner", &outage, trace)
 }
 
 func get(url string) func() *http.Request {

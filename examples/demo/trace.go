@@ -38,3 +38,11 @@ func (t *tracer) reset() {
 	t.start = time.Now()
 	t.attempt = 0
 }
+
+// CloseIdleConnections forwards to the wrapped transport, as every
+// RoundTripper that wraps another should.
+func (t *tracer) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,17 +24,25 @@ import (
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func main() {
-	rec := &receiver{orders: map[string]string{}, out: os.Stdout, failOnce: map[string]bool{"evt_3": true}}
+	if _, err := run(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// run delivers the events and returns how many were processed.
+func run(out io.Writer) (processed int, err error) {
+	rec := &receiver{orders: map[string]string{}, out: out, failOnce: map[string]bool{"evt_3": true}}
 	v, err := webhook.StandardWebhooks(secret)
 	if err != nil {
-		panic(err)
+		return 0, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/payments", webhook.Handler(v, rec.process))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	snd := &sender{url: srv.URL + "/webhooks/payments", secret: secret, out: os.Stdout,
+	snd := &sender{url: srv.URL + "/webhooks/payments", secret: secret, out: out,
 		client: resilient.New(resilient.WithTimeout(2 * time.Second))}
 	defer snd.client.CloseIdleConnections()
 
@@ -47,17 +56,18 @@ func main() {
 		{id: "evt_3", body: `{"type":"refund.created","order_id":"42","amount":1200}`, note: "refund.created, redelivered"},
 		{id: "evt_3", body: `{"type":"refund.created","order_id":"42","amount":1200}`, note: "refund.created, redelivered again"},
 	}
-	fmt.Println("deliveries:")
+	fmt.Fprintln(out, "deliveries:")
 	for _, d := range deliveries {
 		snd.deliver(d)
 	}
-	fmt.Printf("\n%d deliveries sent, %d events processed, each once\n", len(deliveries), rec.processed)
-	fmt.Println("orders:")
+	fmt.Fprintf(out, "\n%d deliveries sent, %d events processed, each once\n", len(deliveries), rec.processed)
+	fmt.Fprintln(out, "orders:")
 	for _, id := range []string{"42", "43", "44", "45"} {
 		state := rec.orders[id]
 		if state == "" {
 			state = "(untouched)"
 		}
-		fmt.Printf("  %s: %s\n", id, state)
+		fmt.Fprintf(out, "  %s: %s\n", id, state)
 	}
+	return rec.processed, nil
 }
