@@ -120,9 +120,11 @@ func (el *eventLogger) log(ctx context.Context, e Event) {
 	if names := queryNames(req.URL); names != "" {
 		attrs = append(attrs, slog.String("query_params", names))
 	}
-	if e.Err != nil {
+	switch {
+	case e.Kind == EventBudgetExhausted:
+	case e.Err != nil:
 		attrs = append(attrs, slog.String("error", safeError(e.Err, req.URL)))
-	} else {
+	default:
 		attrs = append(attrs, slog.Int("status", e.StatusCode))
 	}
 	attrs = append(attrs, slog.Int("attempt", e.Attempt), slog.Int("max_attempts", e.MaxAttempts), slog.Duration("duration", e.Duration))

@@ -182,3 +182,27 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 		assert.Equal(t, "api.example", events[3].Request.URL.Host)
 	})
 }
+
+func TestLoggingBudgetExhausted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		base := &script{steps: steps(status(503))}
+		c := &http.Client{Transport: NewTransport(base, WithLogger(logger),
+			WithRetry(RetryPolicy{MaxAttempts: 5, Budget: RetryBudget{MinPerSecond: 0.1}}))}
+		resp, err := c.Get("http://api.example/x")
+		require.NoError(t, err)
+		resp.Body.Close()
+		var found bool
+		for _, r := range records(t, &buf) {
+			if r["msg"] == "retry budget exhausted" {
+				found = true
+				assert.Equal(t, "WARN", r["level"])
+				assert.Equal(t, "http://api.example/x", r["url"])
+				assert.EqualValues(t, 2, r["attempt"])
+				assert.NotContains(t, r, "status")
+			}
+		}
+		assert.True(t, found, buf.String())
+	})
+}
