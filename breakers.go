@@ -1,11 +1,13 @@
 package resilient
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sony/gobreaker/v2"
 )
@@ -116,4 +118,55 @@ func (s *breakerSet) size() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.m)
+}
+
+// hostBreaker is the breaker of one key.
+type hostBreaker struct {
+	key       string
+	cb        *gobreaker.CircuitBreaker[struct{}]
+	openUntil atomic.Int64 // Unix nanoseconds; set when the breaker opens
+	lastUsed  atomic.Int64 // breakerSet.tick when last used
+}
+
+func (b *hostBreaker) refusal(err error) error {
+	e := &CircuitOpenError{Key: b.key, State: StateOpen}
+	if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		e.State = StateHalfOpen
+	} else {
+		e.RetryAfter = max(time.Duration(b.openUntil.Load()-time.Now().UnixNano()), 0)
+	}
+	return e
+}
+
+// settings builds the gobreaker settings of the breaker b.
+func (p *BreakerPolicy) settings(b *hostBreaker, obs *observer) gobreaker.Settings {
+	st := gobreaker.Settings{
+		Name:        b.key,
+		MaxRequests: p.HalfOpenProbes,
+		Timeout:     p.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			if c.ConsecutiveFailures >= p.ConsecutiveFailures {
+				return true
+			}
+			return p.FailureRatio > 0 && c.Requests >= p.MinRequests &&
+				float64(c.TotalFailures) >= p.FailureRatio*float64(c.Requests)
+		},
+		OnStateChange: func(key string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				b.openUntil.Store(time.Now().Add(p.OpenTimeout).UnixNano())
+			}
+			obs.breaker(key, State(from), State(to))
+			if p.OnStateChange != nil {
+				p.OnStateChange(key, State(from), State(to))
+			}
+		},
+		IsSuccessful: func(err error) bool { return err == nil },
+		IsExcluded:   func(err error) bool { return err == errExcluded },
+	}
+	if p.FailureRatio > 0 {
+		// A rolling window of ten buckets; without a ratio to judge, the
+		// counts need no window and the breaker saves that work.
+		st.Interval, st.BucketPeriod = p.Window, p.Window/10
+	}
+	return st
 }
