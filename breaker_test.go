@@ -296,6 +296,15 @@ func TestBreakerFallback(t *testing.T) {
 		require.Len(t, seen, 1)
 		assert.ErrorIs(t, seen[0], ErrCircuitOpen)
 
+		// A fallback response without a body gets http.NoBody.
+		rt := NewTransport(base, WithRetry(RetryPolicy{MaxAttempts: 1}),
+			WithFallback(func(*http.Request, error) (*http.Response, error) { return &http.Response{StatusCode: 204}, nil }))
+		base.set("c.example", fail(errReset))
+		req, _ := http.NewRequest("GET", "http://c.example/", nil)
+		fresp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		assert.Equal(t, http.NoBody, fresp.Body)
+
 		// A fallback that returns nothing keeps the error.
 		c2 := &http.Client{Transport: NewTransport(base, WithRetry(RetryPolicy{}),
 			WithFallback(func(*http.Request, error) (*http.Response, error) { return nil, nil }))}

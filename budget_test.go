@@ -114,9 +114,13 @@ func TestBudgetExhaustedReturnsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &script{steps: steps(status(503))}
 		var exhausted atomic.Int32
+		var last Event
 		obs := func(_ context.Context, e Event) {
 			if e.Kind == EventBudgetExhausted {
 				exhausted.Add(1)
+			}
+			if e.Kind == EventAttempt {
+				last = e
 			}
 		}
 		c := &http.Client{Transport: NewTransport(base,
@@ -130,6 +134,8 @@ func TestBudgetExhaustedReturnsAtOnce(t *testing.T) {
 		// The floor is 5 retries in the window (0.2 × 1 call adds 0.2).
 		assert.Equal(t, 6, base.attempts())
 		assert.Equal(t, int32(1), exhausted.Load())
+		assert.Zero(t, last.Wait, "no wait is reported for a retry that will not happen")
+		assert.Empty(t, last.WaitReason)
 		// 100+200+400+800+1600 ms of backoff, then no wait at all.
 		assert.Equal(t, 3100*time.Millisecond, time.Since(start))
 

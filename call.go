@@ -93,14 +93,14 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		wait, why := t.decide(req, &rp, attempt, end, resp, err, &bo)
 		if why != "" && !t.budget.withdraw() {
-			why = ""
+			wait, why = 0, ""
 			obs.budgetExhausted(req, attempt, p.MaxAttempts)
 		}
 		var next *http.Request
 		if why != "" {
 			var rerr error
 			if next, rerr = rp.attempt(); rerr != nil {
-				why = ""
+				wait, why = 0, ""
 				t.budget.refund() // no retry after all
 				if err != nil {
 					err = joinErr(err, rerr)

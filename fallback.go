@@ -27,5 +27,8 @@ func (t *fallbackTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if fresp == nil && ferr == nil {
 		return nil, err
 	}
+	if fresp != nil && fresp.Body == nil {
+		fresp.Body = http.NoBody // a response's Body is never nil
+	}
 	return fresp, ferr
 }
