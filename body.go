@@ -2,86 +2,84 @@ package resilient
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"time"
 )
-
-// maxDrain bounds how much of a response body that is going to be retried
-// is read, so that its keep-alive connection can be reused; a longer body is
-// closed unread and its connection dropped.
-const maxDrain = 64 << 10
-
-// drain reads and closes the body of a response that is not handed back.
-func drain(resp *http.Response) {
-	if resp == nil || resp.Body == nil {
-		return
-	}
-	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
-	resp.Body.Close()
-}
 
 // replay produces the request of each attempt from the caller's request,
 // which is never changed.
 type replay struct {
 	orig *http.Request
-	// getBody returns a fresh, complete copy of the body, or is nil when the
-	// request has no body.
+	// getBody is the request's own GetBody, or nil.
 	getBody func() (io.ReadCloser, error)
-	// ok is false when the body can be sent only once.
-	ok bool
+	// rec records a body without GetBody while it is sent; nil otherwise.
+	rec *recorder
 }
 
 // newReplay prepares req for being sent more than once and returns the
-// request of the first attempt.
-//
-// A request with no body, or with GetBody, costs nothing: the first attempt
-// is req itself. A body without GetBody is read up to limit bytes; if it
-// ends within the limit it is replayed from that buffer, otherwise the read
-// part and the rest are sent once and the call is not retried. If reading
-// fails, the body is closed and the error returned: nothing was sent.
-func newReplay(req *http.Request, limit int64) (*http.Request, replay, error) {
-	r := replay{orig: req, ok: true}
+// request of the first attempt. Nothing is read here: a request with no
+// body or with GetBody is sent as it is, and a body without GetBody is
+// recorded, up to limit bytes, while the first attempt streams it, so the
+// first attempt costs no extra latency and no wait happens outside an
+// attempt's deadline. A body whose ContentLength exceeds limit is streamed
+// unrecorded and sent once.
+func newReplay(req *http.Request, limit int64) (*http.Request, replay) {
+	r := replay{orig: req}
 	switch {
 	case req.Body == nil || req.Body == http.NoBody:
-		return req, r, nil
+		return req, r
 	case req.GetBody != nil:
 		r.getBody = req.GetBody
-		return req, r, nil
+		return req, r
 	}
-	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
-	if err != nil {
-		req.Body.Close()
-		return nil, r, fmt.Errorf("resilient: reading request body for replay: %w", err)
-	}
+	r.rec = &recorder{src: req.Body, limit: limit, over: req.ContentLength > limit}
 	first := shallowCopy(req)
-	if int64(len(buf)) > limit {
-		r.ok = false
-		first.Body = &prefixedBody{Reader: io.MultiReader(bytes.NewReader(buf), req.Body), Closer: req.Body}
-		return first, r, nil
-	}
-	req.Body.Close()
-	r.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-	first.Body, _ = r.getBody()
-	first.GetBody = r.getBody
-	return first, r, nil
+	first.Body = r.rec.open()
+	return first, r
 }
 
-// attempt returns the request for a retry, with a fresh body.
-func (r *replay) attempt() (*http.Request, error) {
+// ok reports whether the body can be sent again now.
+func (r *replay) ok() bool { return r.rec == nil || r.rec.replayable() }
+
+// attempt returns the request for a retry, with a fresh body. With a
+// recorded body it first waits, at most until ctx ends, for the transport to
+// be done with the previous attempt's body.
+func (r *replay) attempt(ctx context.Context) (*http.Request, error) {
 	req := shallowCopy(r.orig)
-	if r.getBody == nil {
-		return req, nil
+	switch {
+	case r.rec != nil:
+		body, err := r.rec.reopen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		req.Body, req.GetBody = body, nil
+		if get := r.rec.complete(); get != nil {
+			req.GetBody = get
+		}
+	case r.getBody != nil:
+		body, err := r.getBody()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBodyNotReplayable, err)
+		}
+		if body == nil {
+			return nil, ErrBodyNotReplayable
+		}
+		req.Body, req.GetBody = body, r.getBody
 	}
-	body, err := r.getBody()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBodyNotReplayable, err)
-	}
-	if body == nil {
-		return nil, ErrBodyNotReplayable
-	}
-	req.Body, req.GetBody = body, r.getBody
 	return req, nil
+}
+
+// finish tells the recorder that the call is over: the caller's body is
+// closed as soon as no attempt reads it.
+func (r *replay) finish() {
+	if r.rec != nil {
+		r.rec.finish()
+	}
 }
 
 // shallowCopy returns a copy of req that shares its URL, headers and body,
@@ -93,8 +91,40 @@ func shallowCopy(req *http.Request) *http.Request {
 	return r
 }
 
-// prefixedBody sends the part of a body read for buffering, then the rest.
-type prefixedBody struct {
-	io.Reader
-	io.Closer
+// maxDrain bounds how much of a response body that is going to be retried
+// is read, so that its keep-alive connection can be reused; a longer body is
+// closed unread and its connection dropped.
+const maxDrain = 64 << 10
+
+// drain reads the body of a response that is about to be retried, at most
+// maxDrain bytes and at most until the given time or the end of ctx, then
+// closes it. Draining runs during the wait before the next attempt, so it
+// delays nothing; a body that stalls is closed when its time is up. When the
+// whole body was read, drain returns a copy of resp that carries it, so that
+// the response can still be handed back if no further attempt is made;
+// otherwise it returns nil.
+func drain(ctx context.Context, resp *http.Response, until time.Time) *http.Response {
+	if resp == nil || resp.Body == nil {
+		return nil
+	}
+	body := resp.Body
+	var once sync.Once
+	closeBody := func() { once.Do(func() { body.Close() }) }
+	timer := time.AfterFunc(time.Until(until), closeBody)
+	stop := context.AfterFunc(ctx, closeBody)
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(body, maxDrain+1))
+	timer.Stop()
+	stop()
+	closeBody()
+	if err != nil || n > maxDrain {
+		return nil
+	}
+	kept := *resp
+	kept.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+	kept.ContentLength = n
+	return &kept
 }
+
+// errRecorderClosed is the error of a Read on a recorded body after Close.
+var errRecorderClosed = errors.New("resilient: read on a closed request body")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -87,18 +88,30 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	return 1, nil
 }
 
-// TestRetryUnreadableBody checks that a body that cannot be read for
-// buffering sends nothing and says why.
+// TestRetryUnreadableBody checks that a body that fails while it is sent
+// ends the call with that error: it is the caller's, so it is not retried
+// and the breaker does not hold it against the host.
 func TestRetryUnreadableBody(t *testing.T) {
-	base := &script{steps: steps(status(200))}
-	rt := NewTransport(base, WithRetry(RetryPolicy{}))
-	body := &closeCounter{Reader: &failingReader{n: 3}}
-	req, _ := http.NewRequest("PUT", "http://api.example/doc", body)
-	resp, err := rt.RoundTrip(req)
-	assert.Nil(t, resp)
-	assert.ErrorContains(t, err, "disk on fire")
-	assert.Equal(t, 0, base.attempts())
-	assert.Equal(t, 1, body.closes)
+	for range 2 { // a breaker of one failure would open on the first
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			defer r.Body.Close()
+			if _, err := io.ReadAll(r.Body); err != nil {
+				return nil, err // as http.Transport reports a failing body
+			}
+			return reply(r, 200, "ok"), nil
+		})
+		var attempts atomic.Int32
+		counted := roundTripFunc(func(r *http.Request) (*http.Response, error) { attempts.Add(1); return base(r) })
+		rt := NewTransport(counted, WithRetry(RetryPolicy{}), WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1}))
+		body := &closeCounter{Reader: &failingReader{n: 3}}
+		req, _ := http.NewRequest("PUT", "http://api.example/doc", body)
+		resp, err := rt.RoundTrip(req)
+		assert.Nil(t, resp)
+		assert.ErrorContains(t, err, "disk on fire")
+		assert.NotErrorIs(t, err, ErrCircuitOpen)
+		assert.Equal(t, int32(1), attempts.Load())
+		assert.Equal(t, 1, body.closes)
+	}
 }
 
 // TestRetryGetBodyFails checks that a retry whose body cannot be produced

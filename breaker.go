@@ -45,14 +45,16 @@ type BreakerPolicy struct {
 	// row. Default 5.
 	ConsecutiveFailures uint32
 	// FailureRatio, when above zero, also trips the breaker when at least
-	// that share of the requests in the rolling Window failed, once there
-	// were MinRequests of them. 0.1 with the defaults is Polly's standard.
-	// Values above 1 mean 1.
+	// that share of the judged requests in the rolling Window failed, once
+	// there were MinRequests of them. A judged request is a success or a
+	// failure: requests the caller cancelled, and those still in flight,
+	// are not counted, so they cannot dilute the ratio. 0.1 with the
+	// defaults is Polly's standard. Values above 1 mean 1; NaN means 0.
 	FailureRatio float64
 	// Window is the rolling window of FailureRatio. Default 30 s.
 	Window time.Duration
-	// MinRequests is how many requests the Window needs before
-	// FailureRatio is judged. Default 100.
+	// MinRequests is how many judged requests (successes and failures) the
+	// Window needs before FailureRatio is judged. Default 100.
 	MinRequests uint32
 	// OpenTimeout is how long an open breaker fails fast before it lets
 	// probes through. Default 30 s.
@@ -107,6 +109,15 @@ func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOp
 // [ErrCircuitOpen] and are not retried; after OpenTimeout a probe tests the
 // host, and the breaker closes again by itself. Other 4xx count as
 // successes, and the caller's own cancellation counts as neither.
+//
+// The breaker judges a host when its response headers arrive. A response
+// body that then stalls, even past the [WithTimeout] deadline, is not
+// counted as a failure: the body is read at the caller's pace, and a caller
+// that pauses between reads meets the same attempt deadline, so a stalled
+// host cannot be told apart from a slow reader. Waiting for the body to be
+// closed before judging would also hold a half-open breaker's probe slot
+// for as long as the caller holds the body. The stalled read fails with a
+// [*TimeoutError] all the same.
 func WithCircuitBreaker(p BreakerPolicy) Option {
 	return optionFunc(func(c *config) { c.breaker = &p })
 }
@@ -164,10 +175,13 @@ func (t *breakerTransport) isOpen(req *http.Request) bool {
 // outcome classifies an attempt for the breaker.
 func outcome(req *http.Request, resp *http.Response, err error) error {
 	if err != nil {
-		if req.Context().Err() != nil {
+		if canceled(req) {
 			if _, ours := context.Cause(req.Context()).(*deadlineCause); !ours {
 				return errExcluded // the caller gave up: says nothing of the host
 			}
+		}
+		if local(req, err) {
+			return errExcluded // never left the process, or our side held it up
 		}
 		return errFailure
 	}
@@ -183,7 +197,10 @@ func (p BreakerPolicy) normalized() BreakerPolicy {
 	if p.ConsecutiveFailures == 0 {
 		p.ConsecutiveFailures = DefaultConsecutiveFailures
 	}
-	p.FailureRatio = min(max(p.FailureRatio, 0), 1)
+	if !(p.FailureRatio > 0) { // NaN too
+		p.FailureRatio = 0
+	}
+	p.FailureRatio = min(p.FailureRatio, 1)
 	if p.Window <= 0 {
 		p.Window = DefaultWindow
 	}

@@ -172,7 +172,7 @@ func TestBreakerStopsRetries(t *testing.T) {
 		assert.ErrorIs(t, err, ErrCircuitOpen)
 		var re *RetryError
 		require.ErrorAs(t, err, &re)
-		assert.Equal(t, 1, re.Attempts)
+		assert.Equal(t, 0, re.Attempts, "a refused attempt was never sent")
 		assert.Equal(t, time.Duration(0), time.Since(start))
 		assert.Equal(t, 2, base.calls("a.example"))
 	})

@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"slices"
@@ -39,8 +40,12 @@ func newBreakerSet(p BreakerPolicy, obs *observer) *breakerSet {
 	return &breakerSet{p: p, obs: obs, m: make(map[breakerKey]*hostBreaker)}
 }
 
-// key returns the breaker key of req: scheme, lower-case host and port, the
-// port left out when it is the scheme's default.
+// key returns the breaker key of req: the scheme and the host as net/http
+// dials it. The host is lower-cased and loses a trailing dot (example.com.
+// is the fully qualified example.com); the port loses its leading zeros,
+// and is left out when it is empty or the scheme's default, so that
+// example.com, example.com:, example.com:80 and EXAMPLE.com.:080 share one
+// breaker. A URL already in that form costs no allocation.
 func (s *breakerSet) key(req *http.Request) breakerKey {
 	if s.p.Key != nil {
 		return breakerKey{host: s.p.Key(req)}
@@ -48,14 +53,58 @@ func (s *breakerSet) key(req *http.Request) breakerKey {
 	if req.URL == nil {
 		return breakerKey{}
 	}
-	scheme, host := strings.ToLower(req.URL.Scheme), strings.ToLower(req.URL.Host)
-	switch {
-	case scheme == "http" && strings.HasSuffix(host, ":80"):
-		host = host[:len(host)-3]
-	case scheme == "https" && strings.HasSuffix(host, ":443"):
-		host = host[:len(host)-4]
+	scheme := strings.ToLower(req.URL.Scheme)
+	return breakerKey{scheme, canonicalHost(scheme, req.URL.Host)}
+}
+
+// canonicalHost is host in the form of [breakerSet.key]. It returns host
+// itself, not a copy, when nothing changes.
+func canonicalHost(scheme, host string) string {
+	if plainName(host) {
+		return host // the common case, one pass over the bytes
 	}
-	return breakerKey{scheme, host}
+	name, port := host, ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i:], ']') < 0 {
+		name, port = host[:i], host[i+1:] // not a colon of an IPv6 literal
+	}
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	if p := strings.TrimLeft(port, "0"); p != port {
+		port = cmp.Or(p, "0")
+	}
+	if port == defaultPort(scheme) {
+		port = ""
+	}
+	switch {
+	case port == "" && name == host:
+		return host
+	case port == "":
+		return name
+	case len(host) == len(name)+1+len(port) && host[:len(name)] == name && host[len(name)+1:] == port:
+		return host
+	}
+	return name + ":" + port
+}
+
+// plainName reports whether host is already canonical: a lower-case name
+// or IPv4 address, with no port and no trailing dot.
+func plainName(host string) bool {
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return !strings.HasSuffix(host, ".")
+}
+
+// defaultPort is the port net/http dials for scheme when the URL has none.
+func defaultPort(scheme string) string {
+	switch scheme {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
 }
 
 // get returns the breaker for req, creating it if needed.
@@ -148,8 +197,11 @@ func (p *BreakerPolicy) settings(b *hostBreaker, obs *observer) gobreaker.Settin
 			if c.ConsecutiveFailures >= p.ConsecutiveFailures {
 				return true
 			}
-			return p.FailureRatio > 0 && c.Requests >= p.MinRequests &&
-				float64(c.TotalFailures) >= p.FailureRatio*float64(c.Requests)
+			// Judged outcomes only: c.Requests also holds the excluded
+			// requests (the caller's cancellations) and those in flight.
+			judged := uint64(c.TotalSuccesses) + uint64(c.TotalFailures)
+			return p.FailureRatio > 0 && judged >= uint64(p.MinRequests) &&
+				float64(c.TotalFailures) >= p.FailureRatio*float64(judged)
 		},
 		OnStateChange: func(key string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {

@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,8 @@ const (
 	DefaultBudgetMinPerSecond = 1.0
 	DefaultBudgetWindow       = 10 * time.Second
 	budgetBuckets             = 10
+	// minBudgetWindow is the shortest Window: ten buckets of 1 ms.
+	minBudgetWindow = budgetBuckets * time.Millisecond
 )
 
 // RetryBudget bounds the retries of one client so that they cannot
@@ -29,13 +32,15 @@ const (
 // Envoy's figures). A retry refused by an open circuit breaker gives its
 // budget back.
 type RetryBudget struct {
-	// Ratio is the share of calls that may be retried; default 0.2.
+	// Ratio is the share of calls that may be retried; default 0.2. A
+	// zero, negative, NaN or infinite value means the default.
 	Ratio float64
 	// MinPerSecond is the floor: retries per second always allowed,
-	// default 1.
+	// default 1. A zero, negative, NaN or infinite value means the default.
 	MinPerSecond float64
 	// Window is the sliding window over which calls and retries are
-	// counted; default 10 s.
+	// counted; default 10 s. It is at least 10 ms: a shorter positive
+	// Window means 10 ms.
 	Window time.Duration
 	// Disabled turns the budget off: every call may use all its attempts.
 	Disabled bool
@@ -61,15 +66,18 @@ func newBudget(b RetryBudget) *budget {
 	if b.Disabled {
 		return nil
 	}
-	if b.Ratio <= 0 {
+	if !finitePositive(b.Ratio) {
 		b.Ratio = DefaultBudgetRatio
 	}
-	if b.MinPerSecond <= 0 {
+	if !finitePositive(b.MinPerSecond) {
 		b.MinPerSecond = DefaultBudgetMinPerSecond
 	}
 	if b.Window <= 0 {
 		b.Window = DefaultBudgetWindow
 	}
+	// The window is cut in budgetBuckets buckets, each at least 1 ms wide:
+	// a bucket of zero width would divide by zero in advance.
+	b.Window = max(b.Window, minBudgetWindow)
 	now := time.Now()
 	return &budget{
 		ratio:   b.Ratio,
@@ -80,6 +88,9 @@ func newBudget(b RetryBudget) *budget {
 		movedAt: now,
 	}
 }
+
+// finitePositive reports whether f is a number above zero, not +Inf.
+func finitePositive(f float64) bool { return f > 0 && !math.IsInf(f, 1) }
 
 // call counts one call.
 func (b *budget) call() {

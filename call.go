@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -24,6 +25,9 @@ type callTransport struct {
 	open   func(req *http.Request) bool
 	obs    *observer
 	budget *budget // nil: no budget
+	// idemHeader is the idempotency header configured by WithIdempotencyKey,
+	// which makes a request retryable like Idempotency-Key does.
+	idemHeader string
 }
 
 // callOptions are the knobs of the call layer; see newCall.
@@ -32,6 +36,7 @@ type callOptions struct {
 	attempt, total time.Duration
 	open           func(*http.Request) bool
 	obs            *observer
+	idemHeader     string
 }
 
 // newCall returns the call layer over next, or next itself when it has
@@ -41,7 +46,7 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	t := &callTransport{wrapped: wrapped{next}, open: o.open, obs: o.obs}
+	t := &callTransport{wrapped: wrapped{next}, open: o.open, obs: o.obs, idemHeader: o.idemHeader}
 	if o.retry != nil {
 		p := o.retry.normalized()
 		t.retry = &p
@@ -77,58 +82,137 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		obs.done(req, 1, 1, began, ended, resp, err)
 		return resp, err
 	}
-	p := t.retry
-	areq, rp, err := newReplay(req, p.MaxBufferedBody)
-	if err != nil {
+	if err := validRequest(req); err != nil {
+		closeBody(req)
+		obs.done(req, 0, t.retry.MaxAttempts, began, obs.now(), nil, err)
 		return nil, err
 	}
+	return t.loop(req, obs, began, end)
+}
+
+// loop is the retry loop of one call.
+func (t *callTransport) loop(req *http.Request, obs *observer, began, end time.Time) (*http.Response, error) {
+	p := t.retry
+	areq, rp := newReplay(req, p.MaxBufferedBody)
+	defer rp.finish()
 	ctx := req.Context()
 	t.budget.call()
-	var bo backoff.BackOff
-	for attempt, sent := 1, began; ; attempt, sent = attempt+1, time.Now() {
-		resp, err := t.send(areq, end, sent)
+	var (
+		bo   backoff.BackOff
+		sent int            // attempts that were sent
+		kept *http.Response // the last response, drained whole, in case no attempt follows
+		last error          // the last attempt's error
+	)
+	for attempt, now := 1, began; ; attempt, now = attempt+1, time.Now() {
+		resp, err := t.send(areq, end, now)
 		ended := obs.now()
-		if attempt > 1 && errors.Is(err, ErrCircuitOpen) {
-			t.budget.refund() // refused, never sent
+		if notSent(err) {
+			if attempt > 1 {
+				t.budget.refund() // refused, never sent
+			}
+			obs.attempt(req, attempt, p.MaxAttempts, now, ended, nil, err, 0, "")
+			resp, err = stopped(req, sent, kept, last, err)
+			obs.done(req, sent, p.MaxAttempts, began, obs.now(), resp, err)
+			return resp, err
 		}
-		wait, why := t.decide(req, &rp, attempt, end, resp, err, &bo)
+		sent, kept, last = sent+1, nil, err
+		wait, why := t.decide(req, areq, &rp, attempt, end, resp, err, &bo)
 		if why != "" && !t.budget.withdraw() {
 			wait, why = 0, ""
 			obs.budgetExhausted(req, attempt, p.MaxAttempts)
 		}
-		var next *http.Request
-		if why != "" {
-			var rerr error
-			if next, rerr = rp.attempt(); rerr != nil {
-				wait, why = 0, ""
-				t.budget.refund() // no retry after all
-				if err != nil {
-					err = joinErr(err, rerr)
-				}
-			}
-		}
-		obs.attempt(req, attempt, p.MaxAttempts, sent, ended, resp, err, wait, why)
+		obs.attempt(req, attempt, p.MaxAttempts, now, ended, resp, err, wait, why)
 		if why == "" {
-			resp, err = done(attempt, resp, err)
-			obs.done(req, attempt, p.MaxAttempts, began, ended, resp, err)
+			resp, err = done(sent, resp, err)
+			obs.done(req, sent, p.MaxAttempts, began, obs.now(), resp, err)
 			return resp, err
 		}
-		drain(resp)
-		if serr := sleep(ctx, wait); serr != nil {
-			closeBody(next)
-			err = &RetryError{Attempts: attempt, Err: joinErr(serr, err)}
-			obs.done(req, attempt, p.MaxAttempts, began, obs.now(), nil, err)
-			return nil, err
+		now = time.Now()
+		until := now.Add(wait)
+		kept = drain(ctx, resp, drainUntil(req, now, until, end))
+		var next *http.Request
+		serr := waitUntil(req, until)
+		if serr == nil {
+			if next, serr = rp.attempt(ctx); serr != nil {
+				t.budget.refund() // no retry after all
+			}
+		}
+		if serr != nil {
+			resp, err = stopped(req, sent, kept, last, serr)
+			obs.done(req, sent, p.MaxAttempts, began, obs.now(), resp, err)
+			return resp, err
 		}
 		areq = next
 	}
 }
 
+// drainGrace is the least time a response body gets to be drained before
+// a retry that waits less than that, so that its connection can be reused.
+const drainGrace = 10 * time.Millisecond
+
+// drainUntil is how long the previous response may be drained: during the
+// wait, and at least drainGrace, but never past the call's deadlines.
+func drainUntil(req *http.Request, now, until, end time.Time) time.Time {
+	if g := now.Add(drainGrace); until.Before(g) {
+		until = g
+	}
+	if !end.IsZero() && end.Before(until) {
+		until = end
+	}
+	if dl, ok := req.Context().Deadline(); ok && dl.Before(until) {
+		until = dl
+	}
+	return until
+}
+
+// stopped is the outcome of a call whose next attempt was not sent (refused
+// by the breaker, no time left, the body could not be produced again, the
+// caller gave up): the last response when it was kept whole and the caller
+// still waits for it, else an error that wraps why the call stopped and the
+// last attempt's error.
+func stopped(req *http.Request, sent int, kept *http.Response, last, why error) (*http.Response, error) {
+	if kept != nil && !canceled(req) {
+		return kept, nil
+	}
+	if kept != nil {
+		kept.Body.Close()
+	}
+	return nil, &RetryError{Attempts: sent, Err: joinErr(why, last)}
+}
+
+// waitUntil waits until the given time, or until the request's context
+// ends or its Cancel channel closes, whichever comes first.
+func waitUntil(req *http.Request, until time.Time) error {
+	ctx := req.Context()
+	d := time.Until(until)
+	if d <= 0 {
+		if canceled(req) {
+			return fmt.Errorf("resilient: waiting to retry: %w", cancelErr(req))
+		}
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+	case <-req.Cancel: //lint:ignore SA1019 callers that still set it are honoured
+	}
+	return fmt.Errorf("resilient: waiting %v before retrying: %w", d.Round(time.Millisecond), cancelErr(req))
+}
+
+// notSent reports the errors of an attempt that never left the process:
+// refused by the circuit breaker, or no time left for it.
+func notSent(err error) bool {
+	return err != nil && (errors.Is(err, ErrCircuitOpen) || errors.Is(err, errNoTimeLeft))
+}
+
 // decide returns how long to wait before another attempt and why
 // ("backoff" or "retry-after"), or an empty why when the call ends here.
-func (t *callTransport) decide(req *http.Request, rp *replay, attempt int, end time.Time, resp *http.Response, err error, bo *backoff.BackOff) (time.Duration, string) {
+func (t *callTransport) decide(req, areq *http.Request, rp *replay, attempt int, end time.Time, resp *http.Response, err error, bo *backoff.BackOff) (time.Duration, string) {
 	p := t.retry
-	if attempt >= p.MaxAttempts || !rp.ok || !t.shouldRetry(req, resp, err) {
+	if attempt >= p.MaxAttempts || !t.shouldRetry(req, areq, resp, err) || !rp.ok() {
 		return 0, ""
 	}
 	wait, why := p.wait(attempt, resp, bo)
@@ -139,7 +223,8 @@ func (t *callTransport) decide(req *http.Request, rp *replay, attempt int, end t
 }
 
 // send makes one attempt, started at now, under the earlier of the
-// attempt's deadline and end.
+// attempt's deadline and end. An attempt whose deadline has passed already
+// is not sent.
 func (t *callTransport) send(req *http.Request, end, now time.Time) (*http.Response, error) {
 	at, cause := end, t.total
 	if t.attempt != nil {
@@ -149,6 +234,10 @@ func (t *callTransport) send(req *http.Request, end, now time.Time) (*http.Respo
 	}
 	if cause == nil {
 		return normalize(t.next.RoundTrip(req))
+	}
+	if !now.Before(at) {
+		closeBody(req)
+		return nil, &TimeoutError{Scope: cause.scope, After: cause.after, Err: errNoTimeLeft}
 	}
 	return roundTripBefore(t.next, req, at, cause)
 }
@@ -161,12 +250,13 @@ func done(attempts int, resp *http.Response, err error) (*http.Response, error) 
 	return resp, nil
 }
 
-// shouldRetry applies the rules that RetryIf cannot change.
-func (t *callTransport) shouldRetry(req *http.Request, resp *http.Response, err error) bool {
-	if req.Context().Err() != nil || !retryableURL(req) || !t.retry.RetryIf(resp, err) {
+// shouldRetry applies the rules that RetryIf cannot change. req is the
+// caller's request, areq the attempt's.
+func (t *callTransport) shouldRetry(req, areq *http.Request, resp *http.Response, err error) bool {
+	if canceled(req) || !retryableURL(req) || (err != nil && local(areq, err)) || !t.retry.RetryIf(resp, err) {
 		return false
 	}
-	return isIdempotent(req) || neverProcessed(resp, err)
+	return isIdempotent(req, t.idemHeader) || neverProcessed(resp, err)
 }
 
 // wait returns how long to wait before the next attempt and why; why is
@@ -196,13 +286,19 @@ func (p *RetryPolicy) wait(attempt int, resp *http.Response, bo *backoff.BackOff
 }
 
 // normalize enforces "a response or an error": a response that comes with
-// an error is closed.
+// an error is closed, a nil response with a nil error becomes an error (as
+// net/http's Client does), and a nil Body an empty one.
 func normalize(resp *http.Response, err error) (*http.Response, error) {
-	if err != nil && resp != nil {
+	switch {
+	case err != nil && resp != nil:
 		if resp.Body != nil {
 			resp.Body.Close()
 		}
-		resp = nil
+		return nil, err
+	case err == nil && resp == nil:
+		return nil, ErrNilResponse
+	case err == nil && resp.Body == nil:
+		resp.Body = http.NoBody
 	}
 	return resp, err
 }

@@ -50,6 +50,8 @@ func permanent(err error) bool {
 		invalidCert  x509.CertificateInvalidError
 		dnsErr       *net.DNSError
 		insecureAlgo x509.InsecureAlgorithmError
+		opErr        *net.OpError
+		alertErr     tls.AlertError
 	)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
@@ -58,22 +60,71 @@ func permanent(err error) bool {
 	case errors.As(err, &certErr), errors.As(err, &recordErr), errors.As(err, &unknownCA),
 		errors.As(err, &hostnameErr), errors.As(err, &invalidCert), errors.As(err, &insecureAlgo):
 		return true
+	case errors.As(err, &alertErr):
+		return true
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// A TLS alert from the server ("remote error: tls: protocol
+		// version not supported"): the handshake will fail again.
+		return true
 	case errors.As(err, &dnsErr):
 		return dnsErr.IsNotFound
 	}
 	return false
 }
 
+// local reports the errors of an attempt that say nothing about the host:
+// the request could not be sent as it was, the base transport broke the
+// RoundTripper contract, or the caller's own body held the attempt up or
+// failed. They are never retried and never judged by a circuit breaker.
+// req is the attempt's request.
+func local(req *http.Request, err error) bool {
+	if errors.Is(err, ErrInvalidRequest) || errors.Is(err, ErrNilResponse) || validRequest(req) != nil {
+		return true
+	}
+	if u := req.URL; u.Scheme != "http" && u.Scheme != "https" {
+		return true // a scheme no transport of ours knows, or a typo
+	}
+	b, ok := req.Body.(*recordedBody)
+	return ok && b.r.local()
+}
+
+// canceled reports whether the caller gave up on req: its context ended, or
+// its deprecated Cancel channel was closed.
+func canceled(req *http.Request) bool {
+	if req.Context().Err() != nil {
+		return true
+	}
+	select {
+	case <-req.Cancel: //lint:ignore SA1019 callers that still set it are honoured
+		return true
+	default:
+		return false
+	}
+}
+
+// cancelErr is the error of a request the caller gave up on.
+func cancelErr(req *http.Request) error {
+	if err := req.Context().Err(); err != nil {
+		return err
+	}
+	return errRequestCanceled
+}
+
 // isIdempotent reports whether req may be sent twice without harm: its
 // method is idempotent (RFC 9110, section 9.2.2), or it carries an
-// idempotency key, as net/http's own retry logic also accepts.
-func isIdempotent(req *http.Request) bool {
+// idempotency key, as net/http's own retry logic also accepts: in
+// Idempotency-Key, X-Idempotency-Key or the header configured with
+// [IdempotencyHeader] (custom, "" when none).
+func isIdempotent(req *http.Request, custom string) bool {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
 		http.MethodPut, http.MethodDelete:
 		return true
 	}
 	if _, ok := req.Header["Idempotency-Key"]; ok {
+		return true
+	}
+	if _, ok := req.Header[custom]; ok && custom != "" {
 		return true
 	}
 	_, ok := req.Header["X-Idempotency-Key"]

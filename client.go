@@ -58,7 +58,11 @@ func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 		b := newBreaker(rt, *c.breaker, obs)
 		rt, open = b, b.isOpen
 	}
-	rt = newCall(rt, callOptions{retry: c.retry, attempt: c.attemptTimeout, total: c.totalTimeout, open: open, obs: obs})
+	var idem string
+	if c.idempotency != nil {
+		idem = c.idempotency.header
+	}
+	rt = newCall(rt, callOptions{retry: c.retry, attempt: c.attemptTimeout, total: c.totalTimeout, open: open, obs: obs, idemHeader: idem})
 	if c.fallback != nil {
 		rt = &fallbackTransport{wrapped: wrapped{rt}, f: c.fallback}
 	}
@@ -69,7 +73,8 @@ func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 }
 
 // Transport is the RoundTripper returned by [NewTransport]: the configured
-// layers over a base transport. It is safe for concurrent use.
+// layers over a base transport. It is safe for concurrent use. The zero
+// Transport has no layers and sends through [http.DefaultTransport].
 type Transport struct {
 	base http.RoundTripper
 	rt   http.RoundTripper
@@ -79,12 +84,21 @@ var _ http.RoundTripper = (*Transport)(nil)
 
 // RoundTrip sends the request through the configured layers.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.rt == nil {
+		return http.DefaultTransport.RoundTrip(req)
+	}
 	return t.rt.RoundTrip(req)
 }
 
 // CloseIdleConnections closes the idle connections of the base transport,
 // if it has such a method.
-func (t *Transport) CloseIdleConnections() { closeIdle(t.base) }
+func (t *Transport) CloseIdleConnections() {
+	if t.base == nil {
+		closeIdle(http.DefaultTransport)
+		return
+	}
+	closeIdle(t.base)
+}
 
 // NewTransport returns a RoundTripper that sends requests through the layers
 // chosen by opts, over base. A nil base means [http.DefaultTransport].

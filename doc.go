@@ -44,8 +44,21 @@
 //     carries an Idempotency-Key header or when the server provably never
 //     processed it (the connection was refused, or it answered 429);
 //   - request bodies are replayed exactly: through Request.GetBody when the
-//     request has it (no copy), otherwise from a bounded buffer; a body larger
-//     than the buffer is sent once and not retried;
+//     request has it (no copy), otherwise from a bounded recording made while
+//     the first attempt streams the body (nothing is read before an attempt
+//     starts, so no wait runs outside a deadline); a body larger than the
+//     recording is sent once and not retried;
+//   - the circuit breaker judges the host only: a request that cannot be sent
+//     ([ErrInvalidRequest]), a body of the caller's that held an attempt up
+//     or failed, a base transport that broke this contract
+//     ([ErrNilResponse]) and the caller's own cancellation are never retried
+//     and never counted against the host;
+//   - deadlines hold: an attempt's clock starts when it is sent, a response
+//     that is retried is drained only while the client waits anyway, and a
+//     call never outlives its total timeout; when a further attempt is not
+//     sent (the breaker refused it, or no time was left), the last response
+//     is handed back whole instead of an error about an attempt that never
+//     happened;
 //   - all types are safe for concurrent use, and no goroutine outlives its call.
 //
 // Errors are usable with [errors.Is] and [errors.As]: a call that ends on a

@@ -13,6 +13,18 @@ import (
 // wrapped too.
 var ErrBodyNotReplayable = errors.New("resilient: request body cannot be replayed")
 
+// ErrNilResponse is returned when the base RoundTripper broke its contract
+// by returning neither a response nor an error, as net/http's Client also
+// reports it. It is never retried and never judged by a circuit breaker.
+var ErrNilResponse = errors.New("resilient: RoundTripper returned a nil *http.Response with a nil error")
+
+// errNoTimeLeft is wrapped by the *TimeoutError of an attempt that was not
+// sent because its deadline had passed already.
+var errNoTimeLeft = errors.New("no time left for another attempt")
+
+// errRequestCanceled is the cause of a call whose Request.Cancel closed.
+var errRequestCanceled = errors.New("resilient: request canceled")
+
 // RetryError is the error the retry layer returns when a call ends in a
 // transport error. It says how many attempts were made and wraps the error of
 // the last one, so errors.Is and errors.As still find the cause (for example
@@ -21,7 +33,10 @@ var ErrBodyNotReplayable = errors.New("resilient: request body cannot be replaye
 // A call that ends with an HTTP response never returns a RetryError: the last
 // response is handed back with a nil error, whatever its status.
 type RetryError struct {
-	// Attempts is the number of attempts that were sent, 1 or more.
+	// Attempts is the number of attempts that were sent. An attempt refused
+	// by the circuit breaker, or not started for lack of time, was not
+	// sent and is not counted, so Attempts is 0 when the first attempt was
+	// refused.
 	Attempts int
 	// Err is the error that ended the call.
 	Err error
@@ -29,6 +44,9 @@ type RetryError struct {
 
 // Error implements the error interface.
 func (e *RetryError) Error() string {
+	if e.Attempts == 0 {
+		return fmt.Sprintf("resilient: no attempt sent: %v", e.Err)
+	}
 	if e.Attempts == 1 {
 		return fmt.Sprintf("resilient: 1 attempt: %v", e.Err)
 	}

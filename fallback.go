@@ -23,12 +23,10 @@ func (t *fallbackTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err == nil {
 		return resp, nil
 	}
-	fresp, ferr := normalize(t.f(req, err))
+	fresp, ferr := t.f(req, err)
 	if fresp == nil && ferr == nil {
 		return nil, err
 	}
-	if fresp != nil && fresp.Body == nil {
-		fresp.Body = http.NoBody // a response's Body is never nil
-	}
-	return fresp, ferr
+	return normalize(fresp, ferr) // a response's Body is never nil
+
 }

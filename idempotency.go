@@ -65,8 +65,9 @@ func IdempotencyStructuredField() IdempotencyOption {
 // is not idempotent (POST and PATCH by default) and that has none yet. A key
 // the caller set, in the header or with [ContextWithIdempotencyKey], is used
 // as it is; otherwise a random UUIDv4 is generated. The layer is outermost,
-// so every attempt of one call carries the same key, and two calls never
-// share a generated one. Having a key is also what lets the retry layer
+// so every attempt of one call carries the same key, and so does a POST or
+// PATCH that http.Client resends after a 307 or 308 redirect; two calls
+// never share a generated one. Having a key is also what lets the retry layer
 // retry a POST or PATCH.
 func WithIdempotencyKey(opts ...IdempotencyOption) Option {
 	i := &idempotency{header: DefaultIdempotencyHeader, methods: []string{http.MethodPost, http.MethodPatch}, generate: newUUID}
@@ -80,6 +81,7 @@ func WithIdempotencyKey(opts ...IdempotencyOption) Option {
 
 // IdempotencyKey is the layer of [WithIdempotencyKey] on its own. Put it
 // outside any retrying layer, so that every attempt carries the same key.
+// A nil next RoundTripper means [http.DefaultTransport].
 func IdempotencyKey(opts ...IdempotencyOption) Middleware {
 	var c config
 	WithIdempotencyKey(opts...).apply(&c)
@@ -92,6 +94,14 @@ type ctxKey struct{}
 // layer send key with the request, whatever its method: the caller's own
 // business key for one call ("order-42-charge"), stable across processes
 // and restarts, unlike a generated one.
+//
+// The key rides on every request sent with the context. That is intended
+// for the redirects of one call: http.Client sends them with the request's
+// context, so a POST redirected by a 307 or 308 carries the same key, as
+// the same operation should. It is a pitfall when the context is reused
+// for a different call, which would then send the same key and could be
+// answered from the first call's stored result: derive a new context per
+// call.
 func ContextWithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, key)
 }
@@ -104,6 +114,9 @@ type idempotency struct {
 }
 
 func (i *idempotency) layer(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
 	return &idempotencyTransport{wrapped: wrapped{next}, i: i}
 }
 
@@ -137,6 +150,9 @@ func (i *idempotency) key(req *http.Request) (string, error) {
 		if !slices.Contains(i.methods, req.Method) {
 			return "", nil
 		}
+		if prev := i.redirected(req); prev != "" {
+			return prev, nil
+		}
 		var err error
 		if key, err = i.generate(); err != nil {
 			return "", fmt.Errorf("resilient: generating an idempotency key: %w", err)
@@ -149,6 +165,21 @@ func (i *idempotency) key(req *http.Request) (string, error) {
 		key = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(key) + `"`
 	}
 	return key, nil
+}
+
+// redirected returns the key this layer sent with the request whose
+// response redirected req, when req is a redirect that http.Client follows
+// (req.Response is set) and that still needs a key, as after a 307 or 308:
+// the redirect is the same operation, so it keeps the same generated key.
+func (i *idempotency) redirected(req *http.Request) string {
+	if req.Response == nil || req.Response.Request == nil {
+		return ""
+	}
+	v := req.Response.Request.Header[i.header]
+	if len(v) == 0 || validKey(v[0]) != nil {
+		return ""
+	}
+	return v[0]
 }
 
 // validKey rejects what cannot travel as a header value, and so can never

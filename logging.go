@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 )
@@ -19,9 +18,14 @@ import (
 //   - Error: a call that ended on an error or a 5xx.
 //
 // Records carry the method, the URL as scheme://host/path, the names (never
-// the values) of its query parameters, the status or error, the attempt
-// number and maximum, and durations. URL userinfo is never logged, nor are
-// headers unless [WithLogHeaders] names them; even then Authorization,
+// the values) of its name=value query parameters, the status or error, the
+// attempt number and maximum, and durations. A query part with no name,
+// such as the bare token of ?sk_live_123, is only counted, as
+// query_unnamed. URL userinfo and fragments are never logged, and error
+// texts are scrubbed of the request's URL in every form the standard
+// library prints it (plain, %q-quoted, escaped, with the password masked)
+// and of its query, fragment, user name and password. Headers are not
+// logged unless [WithLogHeaders] names them; even then Authorization,
 // Proxy-Authorization, Cookie, Set-Cookie and any header whose name contains
 // key, token, secret, signature or password (or a word given to
 // [WithRedactHeaders]) is written as "[REDACTED]".
@@ -117,8 +121,12 @@ func (el *eventLogger) log(ctx context.Context, e Event) {
 	req := e.Request
 	attrs := make([]slog.Attr, 0, 12)
 	attrs = append(attrs, slog.String("method", req.Method), slog.String("url", safeURL(req.URL)))
-	if names := queryNames(req.URL); names != "" {
+	names, unnamed := queryNames(req.URL)
+	if names != "" {
 		attrs = append(attrs, slog.String("query_params", names))
+	}
+	if unnamed > 0 {
+		attrs = append(attrs, slog.Int("query_unnamed", unnamed))
 	}
 	switch {
 	case e.Kind == EventBudgetExhausted:
@@ -171,45 +179,4 @@ func (el *eventLogger) headers(h http.Header) slog.Attr {
 		attrs = append(attrs, slog.String(name, val))
 	}
 	return slog.Group("headers", attrs...)
-}
-
-// safeURL is scheme://host/path: no userinfo, no query, no fragment.
-func safeURL(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	return u.Scheme + "://" + u.Host + u.EscapedPath()
-}
-
-// queryNames lists the query's parameter names, sorted, without values.
-func queryNames(u *url.URL) string {
-	if u == nil || u.RawQuery == "" {
-		return ""
-	}
-	q, _ := url.ParseQuery(u.RawQuery)
-	names := make([]string, 0, len(q))
-	for n := range q {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return strings.Join(names, ",")
-}
-
-// safeError is err's text with the URL's query and password cut out, in
-// case a transport put the URL in its message.
-func safeError(err error, u *url.URL) string {
-	s := err.Error()
-	if u == nil {
-		return s
-	}
-	if u.RawQuery != "" {
-		s = strings.ReplaceAll(s, u.RawQuery, redacted)
-	}
-	if u.User != nil {
-		s = strings.ReplaceAll(s, u.User.String()+"@", "")
-		if p, ok := u.User.Password(); ok && p != "" {
-			s = strings.ReplaceAll(s, p, redacted)
-		}
-	}
-	return s
 }

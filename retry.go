@@ -3,6 +3,7 @@ package resilient
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -43,12 +44,15 @@ type RetryPolicy struct {
 	// InitialDelay is the exponential delay before the first retry, before
 	// jitter. Default 100 ms.
 	InitialDelay time.Duration
-	// MaxDelay caps one backoff delay. Default 10 s; never below InitialDelay.
+	// MaxDelay caps one backoff delay, jitter included: every delay is
+	// between 0 and MaxDelay, however large the Multiplier or the attempt
+	// number. Default 10 s; never below InitialDelay.
 	MaxDelay time.Duration
 	// Multiplier is the growth of the delay from one retry to the next.
-	// Values of 1 or less mean the default, 2.
+	// Values of 1 or less, NaN and infinities mean the default, 2.
 	Multiplier float64
-	// Jitter randomises each delay. Default JitterFull.
+	// Jitter randomises each delay. Default JitterFull; an unknown value
+	// means JitterFull too.
 	Jitter Jitter
 	// MaxRetryAfter is the longest wait asked by a Retry-After header that
 	// is honoured. A response asking for more is handed back at once, as is
@@ -103,9 +107,7 @@ func (p RetryPolicy) normalized() RetryPolicy {
 		p.MaxDelay = DefaultMaxDelay
 	}
 	p.MaxDelay = max(p.MaxDelay, p.InitialDelay)
-	if p.Multiplier <= 1 {
-		p.Multiplier = DefaultMultiplier
-	}
+	p.Multiplier = multiplier(p.Multiplier)
 	if p.MaxRetryAfter <= 0 {
 		p.MaxRetryAfter = DefaultMaxRetryAfter
 	}
@@ -118,21 +120,45 @@ func (p RetryPolicy) normalized() RetryPolicy {
 	return p
 }
 
-// delay is the backoff before retry number n (1 for the first retry).
+// delay is the backoff before retry number n (1 for the first retry),
+// jitter included: always within [0, MaxDelay], whatever the policy.
 func (p *RetryPolicy) delay(n int) time.Duration {
-	d := float64(p.InitialDelay)
-	for i := 1; i < n && d < float64(p.MaxDelay); i++ {
-		d *= p.Multiplier
+	ceil := backoffCeil(p.InitialDelay, p.MaxDelay, multiplier(p.Multiplier), n)
+	if ceil <= 0 {
+		return 0
 	}
-	d = min(d, float64(p.MaxDelay))
 	switch p.Jitter {
 	case JitterNone:
-		return time.Duration(d)
+		return ceil
 	case JitterEqual:
-		return time.Duration(d/2 + rand.Float64()*d/2)
+		half := ceil / 2
+		return half + time.Duration(rand.Int64N(int64(ceil-half)+1))
 	default:
-		return time.Duration(rand.Float64() * d)
+		return time.Duration(rand.Int64N(int64(ceil))) // [0, ceil)
 	}
+}
+
+// backoffCeil is initial × m^(n-1), capped at limit. The power may be huge
+// or +Inf as a float; it is compared with the cap before it becomes a
+// Duration, so the product can never overflow into a negative wait.
+func backoffCeil(initial, limit time.Duration, m float64, n int) time.Duration {
+	initial, limit = max(initial, 0), max(limit, 0)
+	if n <= 1 || initial >= limit {
+		return min(initial, limit)
+	}
+	d := float64(initial) * math.Pow(m, float64(n-1))
+	if !(d < float64(limit)) { // +Inf and NaN too
+		return limit
+	}
+	return min(time.Duration(d), limit)
+}
+
+// multiplier is m when it is a finite number above 1, else the default.
+func multiplier(m float64) float64 {
+	if m > 1 && !math.IsInf(m, 1) {
+		return m
+	}
+	return DefaultMultiplier
 }
 
 // fits reports whether a wait of d ends before ctx's deadline and before
@@ -143,21 +169,6 @@ func fits(ctx context.Context, end time.Time, d time.Duration) bool {
 		return false
 	}
 	return end.IsZero() || until.Before(end)
-}
-
-// sleep waits for d or until ctx is done, whichever comes first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("resilient: waiting %v before retrying: %w", d, ctx.Err())
-	}
 }
 
 // joinErr wraps err and, when there is one, other too, so that neither is

@@ -1,0 +1,195 @@
+package resilient
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// recorder makes a request body without GetBody replayable without reading
+// it up front: it keeps what the transport reads, up to limit bytes, while
+// the body is sent. A retry sends the recorded bytes, then goes on reading
+// the caller's body where the previous attempt stopped. Only one attempt
+// reads at a time: a retry takes the body away from the previous attempt
+// (whose later reads fail) and waits only while a read of the caller's body
+// is under way, so a base transport that never closes a body cannot hang it.
+type recorder struct {
+	src   io.ReadCloser
+	limit int64
+
+	mu       sync.Mutex
+	buf      []byte
+	read     int64         // bytes read from src so far
+	eof      bool          // src is exhausted: buf is the whole body unless over
+	over     bool          // more than limit bytes: buf was dropped, no more replays
+	srcErr   error         // src failed: a local error, not the host's
+	reading  bool          // a Read of src is under way
+	waiter   chan struct{} // closed when the Read under way returns; made on demand
+	cur      *recordedBody
+	finished bool // the call is over
+	closed   bool // src is closed
+}
+
+// open returns the body of the first attempt.
+func (r *recorder) open() *recordedBody {
+	b := &recordedBody{r: r}
+	r.cur = b
+	return b
+}
+
+// reopen takes the body away from the previous attempt, waits (at most
+// until ctx ends) for a read of src under way, and returns a body that
+// replays the recording and goes on with the rest of src.
+func (r *recorder) reopen(ctx context.Context) (*recordedBody, error) {
+	r.mu.Lock()
+	if r.cur != nil {
+		r.cur.closed = true
+	}
+	for r.reading {
+		if r.waiter == nil {
+			r.waiter = make(chan struct{})
+		}
+		w := r.waiter
+		r.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: the previous attempt still reads it: %w", ErrBodyNotReplayable, context.Cause(ctx))
+		}
+		r.mu.Lock()
+	}
+	defer r.mu.Unlock()
+	if r.over || r.srcErr != nil {
+		return nil, ErrBodyNotReplayable
+	}
+	b := &recordedBody{r: r}
+	r.cur = b
+	return b, nil
+}
+
+// replayable reports whether another attempt can send the whole body.
+func (r *recorder) replayable() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.over && r.srcErr == nil
+}
+
+// local reports whether the body itself holds the attempt up: the
+// transport is waiting for the caller's body, or reading it failed. Such
+// an attempt's failure says nothing about the host.
+func (r *recorder) local() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reading || r.srcErr != nil
+}
+
+// complete returns a GetBody over the recording once it holds the whole
+// body, so that the base transport can rewind it on its own; nil before.
+func (r *recorder) complete() func() (io.ReadCloser, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.eof || r.over {
+		return nil
+	}
+	buf := r.buf
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+}
+
+// finish marks the call as over and closes src unless a body still reads it.
+func (r *recorder) finish() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.finished = true
+	if r.cur == nil || r.cur.closed {
+		r.closeSrcLocked()
+	}
+}
+
+func (r *recorder) closeSrcLocked() {
+	if !r.closed && !r.reading {
+		r.closed = true
+		r.src.Close()
+	}
+}
+
+// recordedBody is the body of one attempt.
+type recordedBody struct {
+	r      *recorder
+	off    int64 // bytes handed to the transport
+	closed bool  // under r.mu: closed by the transport, or taken away
+}
+
+// Read implements io.Reader: first the recorded bytes, then src.
+func (b *recordedBody) Read(p []byte) (int, error) {
+	r := b.r
+	r.mu.Lock()
+	switch {
+	case b.closed:
+		r.mu.Unlock()
+		return 0, errRecorderClosed
+	case !r.over && b.off < int64(len(r.buf)):
+		n := copy(p, r.buf[b.off:])
+		b.off += int64(n)
+		r.mu.Unlock()
+		return n, nil
+	case b.off != r.read:
+		r.mu.Unlock()
+		return 0, ErrBodyNotReplayable
+	case r.eof:
+		r.mu.Unlock()
+		return 0, io.EOF
+	case r.srcErr != nil:
+		err := r.srcErr
+		r.mu.Unlock()
+		return 0, err
+	}
+	r.reading = true
+	r.mu.Unlock()
+
+	n, err := r.src.Read(p)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reading = false
+	if r.waiter != nil {
+		close(r.waiter)
+		r.waiter = nil
+	}
+	r.read += int64(n)
+	b.off += int64(n)
+	if !r.over {
+		if r.read > r.limit {
+			r.over, r.buf = true, nil
+		} else {
+			r.buf = append(r.buf, p[:n]...)
+		}
+	}
+	switch {
+	case err == io.EOF:
+		r.eof = true
+	case err != nil:
+		r.srcErr = err
+	}
+	if r.finished && (b.closed || r.cur != b) {
+		r.closeSrcLocked()
+	}
+	return n, err
+}
+
+// Close implements io.Closer. It releases src for the next attempt; src
+// itself is closed once the call is over.
+func (b *recordedBody) Close() error {
+	r := b.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if r.finished {
+		r.closeSrcLocked()
+	}
+	return nil
+}
