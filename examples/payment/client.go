@@ -44,10 +44,17 @@ const pendingBody = `{"status":"pending"}`
 // gateway" into a pending payment. The token is sent, never logged.
 func NewPaymentGateway(defaultURL, defaultToken string, logger *slog.Logger, observe func(context.Context, resilient.Event)) *PaymentGateway {
 	g := &PaymentGateway{baseURL: env("PAYMENT_GATEWAY_URL", defaultURL), token: env("PAYMENT_GATEWAY_TOKEN", defaultToken)}
-	g.http = resilient.New(
+	g.http = resilient.New(clientOptions(logger, observe)...)
+	return g
+}
+
+// clientOptions are the layers of the gateway's client. The tests stack
+// them over an in-memory transport that misbehaves on purpose.
+func clientOptions(logger *slog.Logger, observe func(context.Context, resilient.Event)) []resilient.Option {
+	return []resilient.Option{
 		resilient.Recommended(),
-		resilient.WithTimeout(500*time.Millisecond),
-		resilient.WithTotalTimeout(5*time.Second),
+		resilient.WithTimeout(500 * time.Millisecond),
+		resilient.WithTotalTimeout(5 * time.Second),
 		resilient.WithCircuitBreaker(resilient.BreakerPolicy{ConsecutiveFailures: 3, OpenTimeout: time.Second}),
 		resilient.WithFallback(func(req *http.Request, err error) (*http.Response, error) {
 			return &http.Response{StatusCode: http.StatusAccepted, Status: "202 Accepted (fallback)",
@@ -56,8 +63,7 @@ func NewPaymentGateway(defaultURL, defaultToken string, logger *slog.Logger, obs
 		}),
 		resilient.WithLogger(logger),
 		resilient.WithObserver(observe),
-	)
-	return g
+	}
 }
 
 func env(name, def string) string {

@@ -53,12 +53,23 @@ type chargeRequest struct {
 }
 
 func newFakeGateway(token, webhookSecret string) *fakeGateway {
-	g := &fakeGateway{token: token, webhookSecret: webhookSecret, seen: map[string]stored{}, hits: map[string]int{}}
+	g := newGateway(token, webhookSecret)
+	g.Server = httptest.NewServer(g.handler())
+	return g
+}
+
+// newGateway returns the gateway without its server; tests serve its
+// handler in memory.
+func newGateway(token, webhookSecret string) *fakeGateway {
+	return &fakeGateway{token: token, webhookSecret: webhookSecret, seen: map[string]stored{}, hits: map[string]int{}}
+}
+
+// handler is the gateway's API.
+func (g *fakeGateway) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/charges", g.charge)
 	mux.HandleFunc("POST /v1/refunds", g.refund)
-	g.Server = httptest.NewServer(g.guard(mux))
-	return g
+	return g.guard(mux)
 }
 
 // guard drops connections during the outage and checks the token.
