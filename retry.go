@@ -59,10 +59,12 @@ type RetryPolicy struct {
 	// one whose wait would end after the context's deadline. Default 30 s.
 	MaxRetryAfter time.Duration
 	// MaxBufferedBody is how many bytes of a request body that has no
-	// GetBody are kept in memory so that it can be sent again. A longer body
-	// is sent once and its call is not retried. Requests made with
-	// http.NewRequest from a bytes.Buffer, bytes.Reader or strings.Reader
-	// have GetBody and are never copied. Default 1 MiB.
+	// GetBody are kept in memory so that it can be sent again. Nothing is
+	// read up front: the body is recorded while the first attempt streams
+	// it. A longer body (or one whose ContentLength says so) is sent once
+	// and its call is not retried. Requests made with http.NewRequest from a
+	// bytes.Buffer, bytes.Reader or strings.Reader have GetBody and are
+	// never copied. Default 1 MiB.
 	MaxBufferedBody int64
 	// Backoff, when set, replaces InitialDelay, MaxDelay, Multiplier and
 	// Jitter: it is called once per call, when a first retry is needed, and
