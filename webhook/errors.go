@@ -17,3 +17,22 @@ var (
 	// ErrNoSecret: a verifier was built without a usable secret.
 	ErrNoSecret = errors.New("webhook: no secret")
 )
+
+// ErrUnknownClaimResult: a Store answered Claim with a result that is not
+// Claimed, InProgress or Done. The handler fails closed: 503, not
+// processed.
+var ErrUnknownClaimResult = errors.New("webhook: store returned an unknown claim result")
+
+// StoreError is what [Handler] reports to [WithErrorHandler] when a store
+// call fails: Op is "Claim", "Extend", "Complete" or "Release", Err the
+// store's error (ErrLeaseLost, context.DeadlineExceeded for a call that ran
+// past the store timeout, or the store's own).
+type StoreError struct {
+	Op  string
+	Err error
+}
+
+func (e *StoreError) Error() string { return "webhook: store " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *StoreError) Unwrap() error { return e.Err }

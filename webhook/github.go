@@ -20,8 +20,11 @@ type github struct{ keyed }
 // GitHub returns a verifier for GitHub's scheme: X-Hub-Signature-256 holds
 // "sha256=<hex HMAC-SHA256 of the raw body>". The legacy SHA-1 header
 // (X-Hub-Signature, "sha1=") is not accepted. GitHub signs no timestamp, so
-// there is no replay window: the delivery id, X-GitHub-Delivery, is what
-// [Handler] deduplicates on.
+// there is no replay window; nor does it sign the delivery id,
+// X-GitHub-Delivery, which anyone can change. [Handler] therefore
+// deduplicates GitHub deliveries on the body (see [Event.Key]): a captured
+// body replayed under any delivery id is recognised for as long as the
+// store keeps it, and not after.
 func GitHub(secret string, opts ...Option) (Verifier, error) {
 	k, err := newKeyed(secret, opts, rawKey)
 	if err != nil {
@@ -32,7 +35,7 @@ func GitHub(secret string, opts ...Option) (Verifier, error) {
 
 // Verify implements Verifier.
 func (v *github) Verify(h http.Header, body []byte) error {
-	raw, err := header(h, HeaderGitHubSignature)
+	raw, err := sigHeader(h, HeaderGitHubSignature)
 	if err != nil {
 		return err
 	}
@@ -52,8 +55,9 @@ func (v *github) Verify(h http.Header, body []byte) error {
 	return ErrInvalidSignature
 }
 
-func (v *github) identify(h http.Header, _ []byte) (string, time.Time) {
-	return h.Get(HeaderGitHubDelivery), time.Time{}
+// identify: X-GitHub-Delivery is not signed, so it is not the dedupe key.
+func (v *github) identify(h http.Header, _ []byte) (string, bool, time.Time) {
+	return h.Get(HeaderGitHubDelivery), false, time.Time{}
 }
 
 // SignGitHub returns an X-Hub-Signature-256 value for body, as GitHub

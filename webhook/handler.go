@@ -2,219 +2,140 @@ package webhook
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
 	"time"
 )
 
-// Event is one verified delivery, as handed to the process function.
-type Event struct {
-	// ID identifies the event across redeliveries: webhook-id for Standard
-	// Webhooks, X-GitHub-Delivery for GitHub, the JSON "id" for Stripe and
-	// HMAC, or what [WithEventID] returns. When none is found it is the hex
-	// SHA-256 of the body, so identical bodies count as one event.
-	ID string
-	// Timestamp is the signed time of the delivery; zero for GitHub.
-	Timestamp time.Time
-	// Header is the request's header.
-	Header http.Header
-	// Body is the raw body, exactly as received and verified.
-	Body []byte
-}
-
-// Defaults of [Handler].
-const (
-	DefaultMaxBodyBytes = 1 << 20
-	DefaultLease        = 5 * time.Minute
-	DefaultKeep         = 72 * time.Hour
-)
-
-// HandlerOption configures [Handler].
-type HandlerOption interface {
-	applyHandler(*handler)
-}
-
-type handlerOptionFunc func(*handler)
-
-func (f handlerOptionFunc) applyHandler(h *handler) { f(h) }
-
-// WithStore sets the dedupe store (default: a [NewMemoryStore] of
-// [DefaultMaxEvents]). A nil s is ignored.
-func WithStore(s Store) HandlerOption {
-	return handlerOptionFunc(func(h *handler) {
-		if s != nil {
-			h.store = s
-		}
-	})
-}
-
-// WithMaxBodyBytes sets the largest body accepted (default 1 MiB; zero or
-// negative means the default). A larger body gets 413 and is not read past
-// the limit.
-func WithMaxBodyBytes(n int64) HandlerOption {
-	return handlerOptionFunc(func(h *handler) {
-		if n > 0 {
-			h.maxBody = n
-		}
-	})
-}
-
-// WithLease sets how long a delivery holds its claim while process runs
-// (default 5 minutes): if the process dies, a redelivery after the lease
-// processes the event. Keep it longer than process takes.
-func WithLease(d time.Duration) HandlerOption {
-	return handlerOptionFunc(func(h *handler) {
-		if d > 0 {
-			h.lease = d
-		}
-	})
-}
-
-// WithKeep sets how long a processed event id is remembered (default 72 h,
-// longer than the senders' retry schedules).
-func WithKeep(d time.Duration) HandlerOption {
-	return handlerOptionFunc(func(h *handler) {
-		if d > 0 {
-			h.keep = d
-		}
-	})
-}
-
-// WithEventID sets how the event id is found, for verifiers of your own or
-// ids in other places. A nil f or an empty result falls back to the default.
-func WithEventID(f func(h http.Header, body []byte) string) HandlerOption {
-	return handlerOptionFunc(func(h *handler) { h.eventID = f })
-}
-
-type handler struct {
-	v       Verifier
-	process func(context.Context, Event) error
-	store   Store
-	maxBody int64
-	lease   time.Duration
-	keep    time.Duration
-	eventID func(http.Header, []byte) string
-}
-
 // Handler returns an http.Handler that verifies each delivery with v and
-// calls process once per event id. Responses: 405 for a method other than
-// POST; 413 for a body over the limit; 400 for a missing or malformed
-// signature header and 401 for a signature that does not verify or a
-// timestamp outside the window (with no detail of which); 200 without
-// calling process for an event already processed; 409 while another
-// delivery of the same event is being processed (the sender retries); 500
-// when process fails, after which the event is released so that a
-// redelivery processes it; 503 when the store fails; 200 on success.
+// calls process once per event ([Event.Key]), also when deliveries of one
+// event reach several replicas at the same moment, given a shared [Store].
+//
+// Responses: those of [Receiver.Receive] (405, 413, 408, 400, 401); 200
+// without calling process for an event already done; 409 while another
+// delivery holds the event (the sender retries); 503 with Retry-After when
+// the store fails, does not answer within the store timeout, or answers
+// nonsense (fail closed: not processed); 500 when process fails or
+// panics, after releasing the event so that a redelivery processes it; 200
+// when process succeeds.
+//
+// While process runs, the handler renews the claim every third of the
+// lease; if the store says the lease is lost (another delivery took the
+// event after a renewal failed), it cancels process's context with cause
+// [ErrLeaseLost] (context.Cause).
+//
+// After a successful process, Complete records the event. If Complete
+// fails or times out, the answer is still 200: the effect is applied, and
+// a 500 would make the sender redeliver and, once the claim's lease ran
+// out, process the event a second time. The failure goes to
+// [WithErrorHandler] instead: the event is then remembered only until its
+// lease runs out, and a redelivery after that (which a 200 makes unlikely)
+// would be processed again. Complete and Release run detached from the
+// request's cancellation, so that a sender hanging up does not prevent
+// them, but within the store timeout.
 func Handler(v Verifier, process func(ctx context.Context, e Event) error, opts ...HandlerOption) http.Handler {
-	h := &handler{v: v, process: process, maxBody: DefaultMaxBodyBytes, lease: DefaultLease, keep: DefaultKeep}
-	for _, o := range opts {
-		if o != nil {
-			o.applyHandler(h)
-		}
-	}
+	rc := NewReceiver(v, opts...)
+	h := &handler{rc: rc, process: process, store: rc.cfg.store}
 	if h.store == nil {
-		h.store = NewMemoryStore(0)
+		ms := NewMemoryStore(0)
+		ms.OnEvict(func(ctx context.Context, err *EvictionError) {
+			e, _ := ctx.Value(eventKey{}).(*Event)
+			if e == nil {
+				e = &Event{}
+			}
+			rc.ReportError(ctx, *e, err)
+		})
+		h.store = ms
 	}
 	return h
 }
 
+type handler struct {
+	rc      *Receiver
+	process func(context.Context, Event) error
+	store   Store
+}
+
+// eventKey carries the event being claimed to the default store's
+// eviction report.
+type eventKey struct{}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	body, status := h.read(w, r)
-	if status != 0 {
-		http.Error(w, http.StatusText(status), status)
-		return
-	}
-	if h.v == nil || h.process == nil {
+	if h.process == nil {
 		http.Error(w, "webhook handler not configured", http.StatusInternalServerError)
 		return
 	}
-	if err := h.v.Verify(r.Header, body); err != nil {
-		status := http.StatusUnauthorized
-		if errors.Is(err, ErrMissingHeader) || errors.Is(err, ErrInvalidHeader) {
-			status = http.StatusBadRequest
-		}
-		http.Error(w, "webhook signature rejected", status)
+	e, ok := h.rc.Receive(w, r)
+	if !ok {
 		return
 	}
-	e := h.event(r.Header, body)
 	ctx := r.Context()
-	claim, err := h.store.Claim(ctx, e.ID, h.lease)
-	switch {
-	case err != nil:
-		http.Error(w, "try again later", http.StatusServiceUnavailable)
+	at := time.Now()
+	c, err := h.claim(ctx, e)
+	if err == nil && c.Result != Claimed && c.Result != InProgress && c.Result != Done {
+		err = fmt.Errorf("%w: %d", ErrUnknownClaimResult, int(c.Result))
+	}
+	if err != nil {
+		if ctx.Err() == nil { // not the sender hanging up
+			h.rc.ReportError(ctx, e, &StoreError{Op: "Claim", Err: err})
+		}
+		h.rc.Unavailable(w)
 		return
-	case claim == Done:
+	}
+	switch c.Result {
+	case Done:
 		w.WriteHeader(http.StatusOK)
-		return
-	case claim == InProgress:
+	case InProgress:
 		http.Error(w, "event in progress", http.StatusConflict)
-		return
+	default:
+		if h.run(ctx, e, c, at) != nil {
+			http.Error(w, "processing failed", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
 	}
-	if err := h.run(ctx, e); err != nil {
-		http.Error(w, "processing failed", http.StatusInternalServerError)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
 }
 
-// read returns the body, or the status to answer when it cannot be had.
-func (h *handler) read(w http.ResponseWriter, r *http.Request) ([]byte, int) {
-	if r.ContentLength > h.maxBody {
-		return nil, http.StatusRequestEntityTooLarge
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, http.StatusRequestEntityTooLarge
-	case err != nil:
-		return nil, http.StatusBadRequest
-	}
-	return body, 0
+func (h *handler) claim(ctx context.Context, e Event) (Claim, error) {
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, eventKey{}, &e), h.rc.cfg.StoreTimeout)
+	defer cancel()
+	return h.store.Claim(ctx, e.Key(), h.rc.cfg.Lease)
 }
 
-// run calls process for a claimed event and records the outcome; a panic in
-// process releases the claim before it goes on.
-func (h *handler) run(ctx context.Context, e Event) (err error) {
-	completed := false
+// run calls process for a claimed event, renewing the lease meanwhile, and
+// records the outcome: Complete after success, Release after an error or
+// a panic (which then goes on).
+func (h *handler) run(ctx context.Context, e Event, c Claim, claimedAt time.Time) error {
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := h.keepAlive(pctx, cancel, e, c, claimedAt)
+	finished := false
 	defer func() {
-		if !completed {
-			// Detached from the request: the release must happen even
-			// when the sender hung up.
-			_ = h.store.Release(context.WithoutCancel(ctx), e.ID)
+		if !finished { // process panicked
+			stop()
+			h.finish(ctx, pctx, e, "Release", func(sctx context.Context) error { return h.store.Release(sctx, c) })
 		}
 	}()
-	if err := h.process(ctx, e); err != nil {
+	err := h.process(pctx, e)
+	stop()
+	finished = true
+	if err != nil {
+		h.finish(ctx, pctx, e, "Release", func(sctx context.Context) error { return h.store.Release(sctx, c) })
 		return err
 	}
-	completed = true
-	// The work is done: even if the store cannot record it, the answer is
-	// 200, and the claim keeps redeliveries out until its lease ends.
-	_ = h.store.Complete(context.WithoutCancel(ctx), e.ID, h.keep)
+	h.finish(ctx, pctx, e, "Complete", func(sctx context.Context) error { return h.store.Complete(sctx, c, h.rc.cfg.Keep) })
 	return nil
 }
 
-func (h *handler) event(hdr http.Header, body []byte) Event {
-	e := Event{Header: hdr, Body: body}
-	if id, ok := h.v.(identifier); ok {
-		e.ID, e.Timestamp = id.identify(hdr, body)
+// finish runs Complete or Release detached from the request's
+// cancellation, within the store timeout, and reports its failure, but for
+// an ErrLeaseLost the renewer reported already.
+func (h *handler) finish(ctx, pctx context.Context, e Event, op string, call func(context.Context) error) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.rc.cfg.StoreTimeout)
+	defer cancel()
+	err := call(sctx)
+	if err != nil && !(errors.Is(err, ErrLeaseLost) && context.Cause(pctx) == ErrLeaseLost) {
+		h.rc.ReportError(ctx, e, &StoreError{Op: op, Err: err})
 	}
-	if h.eventID != nil {
-		if id := h.eventID(hdr, body); id != "" {
-			e.ID = id
-		}
-	}
-	if e.ID == "" {
-		sum := sha256.Sum256(body)
-		e.ID = "sha256:" + hex.EncodeToString(sum[:])
-	}
-	return e
 }

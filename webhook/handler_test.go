@@ -203,64 +203,11 @@ func TestHandlerEventIDs(t *testing.T) {
 
 	require.Len(t, got, 3)
 	assert.Equal(t, "evt_9", got[0].ID)
+	assert.Equal(t, signedIDKey("evt_9"), got[0].Key(), "the id is in the signed body")
 	assert.Equal(t, now, got[0].Timestamp)
 	assert.Equal(t, "72d3162e-cc78-11e3-81ab-4c9367dc0958", got[1].ID)
+	assert.Equal(t, bodyKey([]byte(`{"zen":"x"}`)), got[1].Key(), "the delivery id is not signed")
 	assert.True(t, got[1].Timestamp.IsZero())
 	assert.True(t, strings.HasPrefix(got[2].ID, "sha256:"), got[2].ID)
-}
-
-func TestMemoryStore(t *testing.T) {
-	ctx := context.Background()
-	now := time.Unix(0, 0)
-	s := NewMemoryStore(3)
-	s.now = func() time.Time { return now }
-
-	steps := []struct {
-		name string
-		do   func() (ClaimResult, error)
-		want ClaimResult
-		err  error
-	}{
-		{"claim a", func() (ClaimResult, error) { return s.Claim(ctx, "a", time.Minute) }, Claimed, nil},
-		{"a in progress", func() (ClaimResult, error) { return s.Claim(ctx, "a", time.Minute) }, InProgress, nil},
-		{"complete a", func() (ClaimResult, error) { return Done, s.Complete(ctx, "a", time.Hour) }, Done, nil},
-		{"a done", func() (ClaimResult, error) { return s.Claim(ctx, "a", time.Minute) }, Done, nil},
-		{"claim b", func() (ClaimResult, error) { return s.Claim(ctx, "b", time.Minute) }, Claimed, nil},
-		{"release b", func() (ClaimResult, error) { return Claimed, s.Release(ctx, "b") }, Claimed, nil},
-		{"b again after release", func() (ClaimResult, error) { return s.Claim(ctx, "b", time.Minute) }, Claimed, nil},
-		{"claim c", func() (ClaimResult, error) { return s.Claim(ctx, "c", time.Minute) }, Claimed, nil},
-		{"full: d evicts the oldest done (a)", func() (ClaimResult, error) {
-			res, err := s.Claim(ctx, "d", time.Minute)
-			_, kept := s.items["a"]
-			assert.False(t, kept, "a forgotten")
-			return res, err
-		}, Claimed, nil},
-		{"full of claims: e refused", func() (ClaimResult, error) { return s.Claim(ctx, "e", time.Minute) }, 0, ErrStoreFull},
-		{"2 min later the leases ran out: e fits", func() (ClaimResult, error) {
-			now = now.Add(2 * time.Minute)
-			return s.Claim(ctx, "e", time.Minute)
-		}, Claimed, nil},
-		{"b's lease ran out: claimable again", func() (ClaimResult, error) { return s.Claim(ctx, "b", time.Minute) }, Claimed, nil},
-	}
-	for _, st := range steps {
-		got, err := st.do()
-		assert.Equal(t, st.want, got, st.name)
-		assert.ErrorIs(t, err, st.err, st.name)
-		assert.LessOrEqual(t, s.Len(), 3, st.name)
-	}
-}
-
-// TestMemoryStoreBounded checks that 100 000 events in a small store keep
-// it at its bound.
-func TestMemoryStoreBounded(t *testing.T) {
-	ctx := context.Background()
-	s := NewMemoryStore(1000)
-	for i := range 100_000 {
-		id := strconv.Itoa(i + 1)
-		res, err := s.Claim(ctx, id, time.Minute)
-		require.NoError(t, err)
-		require.Equal(t, Claimed, res)
-		require.NoError(t, s.Complete(ctx, id, time.Hour))
-	}
-	assert.Equal(t, 1000, s.Len())
+	assert.Equal(t, bodyKey([]byte(`[1,2]`)), got[2].Key())
 }

@@ -26,7 +26,7 @@ func HMAC(secret string, opts ...Option) (Verifier, error) {
 
 // Verify implements Verifier.
 func (v *hmacScheme) Verify(h http.Header, body []byte) error {
-	raw, err := header(h, v.s.signatureHeader)
+	raw, err := sigHeader(h, v.s.signatureHeader)
 	if err != nil {
 		return err
 	}
@@ -53,9 +53,10 @@ func (v *hmacScheme) Verify(h http.Header, body []byte) error {
 	return ErrInvalidSignature
 }
 
-func (v *hmacScheme) identify(h http.Header, body []byte) (string, time.Time) {
+// identify: the id is inside the signed body.
+func (v *hmacScheme) identify(h http.Header, body []byte) (string, bool, time.Time) {
 	t, _ := parseUnix("", h.Get(v.s.timestampHeader))
-	return jsonID(body), t
+	return jsonID(body), true, t
 }
 
 // SignHMAC returns the signature and timestamp header values of the

@@ -22,7 +22,10 @@ type standardWebhooks struct{ keyed }
 // StandardWebhooks returns a verifier for the Standard Webhooks
 // specification, v1 symmetric signatures: webhook-signature holds a
 // space-separated list of "v1,<base64 HMAC-SHA256>" over "id.timestamp.body";
-// any one match passes and other versions are ignored. The secret is base64,
+// any one match passes and other versions are ignored. Signatures are
+// strict base64 (canonical padding bits), and a header of more than
+// [MaxSignatures] entries or [MaxSignatureHeaderBytes] is refused as
+// malformed. The secret is base64,
 // with or without its "whsec_" prefix; a secret that does not decode is an
 // error wrapping ErrNoSecret.
 func StandardWebhooks(secret string, opts ...Option) (Verifier, error) {
@@ -43,7 +46,7 @@ func (v *standardWebhooks) Verify(h http.Header, body []byte) error {
 	if err != nil {
 		return err
 	}
-	sigs, err := header(h, HeaderWebhookSignature)
+	sigs, err := sigHeader(h, HeaderWebhookSignature)
 	if err != nil {
 		return err
 	}
@@ -54,15 +57,29 @@ func (v *standardWebhooks) Verify(h http.Header, body []byte) error {
 	if err := v.s.checkWindow(t); err != nil {
 		return err
 	}
+	fields := strings.Fields(sigs)
+	if len(fields) > MaxSignatures {
+		return fmt.Errorf("%w: %s has more than %d signatures", ErrInvalidHeader, HeaderWebhookSignature, MaxSignatures)
+	}
+	var got [][]byte
+	for _, sig := range fields {
+		version, b64, ok := strings.Cut(sig, ",")
+		if !ok || version != "v1" {
+			continue
+		}
+		// Strict: the reference libraries compare canonical base64 text,
+		// so a signature with non-zero padding bits is not the same one.
+		if g, err := strictBase64.DecodeString(b64); err == nil {
+			got = append(got, g)
+		}
+	}
+	if len(got) == 0 {
+		return ErrInvalidSignature
+	}
 	for _, key := range v.keys {
 		want := mac(key, []byte(id), []byte(ts), body)
-		for _, sig := range strings.Fields(sigs) {
-			version, b64, ok := strings.Cut(sig, ",")
-			if !ok || version != "v1" {
-				continue
-			}
-			got, err := base64.StdEncoding.DecodeString(b64)
-			if err == nil && hmac.Equal(got, want) {
+		for _, g := range got {
+			if hmac.Equal(g, want) {
 				return nil
 			}
 		}
@@ -70,9 +87,12 @@ func (v *standardWebhooks) Verify(h http.Header, body []byte) error {
 	return ErrInvalidSignature
 }
 
-func (v *standardWebhooks) identify(h http.Header, _ []byte) (string, time.Time) {
+var strictBase64 = base64.StdEncoding.Strict()
+
+// identify: webhook-id is part of the signed content.
+func (v *standardWebhooks) identify(h http.Header, _ []byte) (string, bool, time.Time) {
 	t, _ := parseUnix(HeaderWebhookTimestamp, h.Get(HeaderWebhookTimestamp))
-	return h.Get(HeaderWebhookID), t
+	return h.Get(HeaderWebhookID), true, t
 }
 
 // SignStandardWebhooks returns the webhook-signature value ("v1,<base64>")

@@ -20,7 +20,9 @@ type stripe struct{ keyed }
 // "t=<unix seconds>" and one or more "v1=<hex HMAC-SHA256>" of "t.body",
 // keyed with the endpoint secret as it is (whsec_... included). Several v1
 // entries (Stripe's own secret rotation) pass if any matches; v0 and unknown
-// schemes are ignored. The event id is the "id" field of the JSON body.
+// schemes are ignored. A header with a repeated t (even an empty one), more
+// than [MaxSignatures] items or more than [MaxSignatureHeaderBytes] is
+// refused as malformed. The event id is the "id" field of the JSON body.
 func Stripe(secret string, opts ...Option) (Verifier, error) {
 	k, err := newKeyed(secret, opts, rawKey)
 	if err != nil {
@@ -31,7 +33,7 @@ func Stripe(secret string, opts ...Option) (Verifier, error) {
 
 // Verify implements Verifier.
 func (v *stripe) Verify(h http.Header, body []byte) error {
-	raw, err := header(h, HeaderStripeSignature)
+	raw, err := sigHeader(h, HeaderStripeSignature)
 	if err != nil {
 		return err
 	}
@@ -58,19 +60,25 @@ func (v *stripe) Verify(h http.Header, body []byte) error {
 }
 
 // parseStripe splits "t=...,v1=...,v1=...,v0=..." into the timestamp and the
-// decoded v1 signatures.
+// decoded v1 signatures. It examines at most MaxSignatures items and
+// refuses a t that is repeated, even empty.
 func parseStripe(raw string) (ts string, sigs [][]byte, err error) {
-	for _, item := range strings.Split(raw, ",") {
+	items := strings.SplitN(raw, ",", MaxSignatures+1)
+	if len(items) > MaxSignatures {
+		return "", nil, fmt.Errorf("%w: %s has more than %d items", ErrInvalidHeader, HeaderStripeSignature, MaxSignatures)
+	}
+	seenT := false
+	for _, item := range items {
 		k, val, ok := strings.Cut(strings.TrimSpace(item), "=")
 		if !ok {
 			return "", nil, fmt.Errorf("%w: %s item %q is not key=value", ErrInvalidHeader, HeaderStripeSignature, item)
 		}
 		switch k {
 		case "t":
-			if ts != "" {
+			if seenT {
 				return "", nil, fmt.Errorf("%w: %s has more than one t", ErrInvalidHeader, HeaderStripeSignature)
 			}
-			ts = val
+			seenT, ts = true, val
 		case "v1":
 			if sig, err := hex.DecodeString(val); err == nil {
 				sigs = append(sigs, sig)
@@ -86,10 +94,11 @@ func parseStripe(raw string) (ts string, sigs [][]byte, err error) {
 	return ts, sigs, nil
 }
 
-func (v *stripe) identify(h http.Header, body []byte) (string, time.Time) {
+// identify: the id is inside the signed body.
+func (v *stripe) identify(h http.Header, body []byte) (string, bool, time.Time) {
 	ts, _, _ := parseStripe(h.Get(HeaderStripeSignature))
 	t, _ := parseUnix("t", ts)
-	return jsonID(body), t
+	return jsonID(body), true, t
 }
 
 // jsonID returns the top-level "id" string of a JSON body, or "".

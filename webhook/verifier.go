@@ -19,11 +19,24 @@ type Verifier interface {
 }
 
 // identifier is implemented by the verifiers of this package: it gives the
-// event id and signed time of a delivery that passed Verify. An empty id
-// means the scheme has none in its headers.
+// event id and signed time of a delivery that passed Verify, and whether
+// the signature covers the id. An empty id means the delivery has none.
 type identifier interface {
-	identify(h http.Header, body []byte) (id string, at time.Time)
+	identify(h http.Header, body []byte) (id string, signed bool, at time.Time)
 }
+
+// Bounds on what a verifier examines of an unauthenticated request, so
+// that its cost does not grow with what a sender puts in it.
+const (
+	// MaxSignatureHeaderBytes is the longest signature header examined;
+	// a longer one is rejected with ErrInvalidHeader before any parsing.
+	MaxSignatureHeaderBytes = 4096
+	// MaxSignatures is the most entries examined in one signature header
+	// (Standard Webhooks' space-separated signatures, Stripe's
+	// comma-separated items); a header with more is rejected with
+	// ErrInvalidHeader. Senders send one or two (during a rotation).
+	MaxSignatures = 16
+)
 
 // header returns the value of a required header.
 func header(h http.Header, name string) (string, error) {
@@ -32,6 +45,16 @@ func header(h http.Header, name string) (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrMissingHeader, name)
 	}
 	return v, nil
+}
+
+// sigHeader returns the value of a required signature header, refusing one
+// longer than MaxSignatureHeaderBytes.
+func sigHeader(h http.Header, name string) (string, error) {
+	v, err := header(h, name)
+	if err == nil && len(v) > MaxSignatureHeaderBytes {
+		return "", fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidHeader, name, MaxSignatureHeaderBytes)
+	}
+	return v, err
 }
 
 // parseUnix reads a timestamp in seconds since the Unix epoch.

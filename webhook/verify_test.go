@@ -3,6 +3,8 @@ package webhook
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +112,10 @@ func TestVerify(t *testing.T) {
 		{"sw wrong secret", mustSW(t, otherSW, at(vectorTime)), swHeader(swSig), swBody, ErrInvalidSignature},
 		{"sw wrong version", sw(), swHeader("v2," + strings.TrimPrefix(swSig, "v1,")), swBody, ErrInvalidSignature},
 		{"sw empty v1", sw(), swHeader("v1,"), swBody, ErrInvalidSignature},
+		{"sw non-canonical base64 (padding bits set)", sw(), swHeader(strings.Replace(swSig, "1OE=", "1OF=", 1)), swBody, ErrInvalidSignature},
+		{"sw base64 without padding", sw(), swHeader(strings.TrimSuffix(swSig, "=")), swBody, ErrInvalidSignature},
+		{"sw 16 signatures, the last valid", sw(), swHeader(strings.Repeat("v1,AAAA ", 15) + swSig), swBody, nil},
+		{"sw 17 signatures", sw(), swHeader(strings.Repeat("v1,AAAA ", 16) + swSig), swBody, ErrInvalidHeader},
 		{"sw 301 s old", sw(later(301 * time.Second)), swHeader(swSig), swBody, ErrTimestampOutOfRange},
 		{"sw 301 s in the future", sw(later(-301 * time.Second)), swHeader(swSig), swBody, ErrTimestampOutOfRange},
 		{"sw 300 s old passes", sw(later(300 * time.Second)), swHeader(swSig), swBody, nil},
@@ -132,7 +138,12 @@ func TestVerify(t *testing.T) {
 		{"stripe missing header", st(), hdr(), stBody, ErrMissingHeader},
 		{"stripe no t", st(), stHeader("v1=" + stV1), stBody, ErrInvalidHeader},
 		{"stripe two t", st(), stHeader("t=1,t=2,v1=" + stV1), stBody, ErrInvalidHeader},
+		{"stripe empty t then t", st(), stHeader("t=,t=1614265330,v1=" + stV1), stBody, ErrInvalidHeader},
+		{"stripe t then empty t", st(), stHeader("t=1614265330,t=,v1=" + stV1), stBody, ErrInvalidHeader},
+		{"stripe empty t only", st(), stHeader("t=,v1=" + stV1), stBody, ErrInvalidHeader},
 		{"stripe garbage", st(), stHeader("nonsense"), stBody, ErrInvalidHeader},
+		{"stripe 16 items", st(), stHeader("t=1614265330" + strings.Repeat(",v0=00", 14) + ",v1=" + stV1), stBody, nil},
+		{"stripe 17 items", st(), stHeader("t=1614265330" + strings.Repeat(",v0=00", 15) + ",v1=" + stV1), stBody, ErrInvalidHeader},
 
 		// GitHub
 		{"github docs example", gh(), hdr("X-Hub-Signature-256", ghSig), ghBody, nil},
@@ -142,6 +153,7 @@ func TestVerify(t *testing.T) {
 		{"github sha1 header only", gh(), hdr("X-Hub-Signature", "sha1=0123"), ghBody, ErrMissingHeader},
 		{"github sha1 prefix", gh(), hdr("X-Hub-Signature-256", "sha1="+strings.TrimPrefix(ghSig, "sha256=")), ghBody, ErrInvalidHeader},
 		{"github not hex", gh(), hdr("X-Hub-Signature-256", "sha256=zz"), ghBody, ErrInvalidHeader},
+		{"github header over the cap", gh(), hdr("X-Hub-Signature-256", ghSig+strings.Repeat("0", MaxSignatureHeaderBytes)), ghBody, ErrInvalidHeader},
 
 		// Generic HMAC
 		{"hmac vector", hm(), hmHeader(hmSig, "1614265330"), hmBody, nil},
@@ -239,6 +251,13 @@ func FuzzVerify(f *testing.F) {
 		if gh.Verify(hdr("X-Hub-Signature-256", ghS), []byte(body)) == nil && ghS != SignGitHub(ghSecret, []byte(body)) &&
 			!strings.EqualFold(ghS, SignGitHub(ghSecret, []byte(body))) {
 			t.Fatalf("accepted a forged GitHub signature %q", ghS)
+		}
+		if sw.Verify(checks[0].h, []byte(body)) == nil {
+			secs, _ := strconv.ParseInt(ts, 10, 64)
+			want, _ := SignStandardWebhooks(swSecret, swID, time.Unix(secs, 0), []byte(body))
+			if !slices.Contains(strings.Fields(swS), want) {
+				t.Fatalf("accepted %q, which does not hold the canonical %q", swS, want)
+			}
 		}
 	})
 }

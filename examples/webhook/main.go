@@ -2,16 +2,21 @@
 // in one program: the sender signs events with the Standard Webhooks scheme
 // and delivers some of them twice, one forged, one stale and one while the
 // receiver's database is down; the receiver verifies each delivery and
-// processes every event exactly once.
+// processes every event exactly once. The receiver is an http.Server with
+// the timeouts a webhook receiver should set; it uses the in-memory dedupe
+// store, which suits one process (replicas need webhook/pgstore or
+// webhook/redisstore).
 //
 //	go run ./examples/webhook
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"time"
 
@@ -38,11 +43,20 @@ func run(out io.Writer) (processed int, err error) {
 		return 0, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /webhooks/payments", webhook.Handler(v, rec.process))
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	mux.Handle("POST /webhooks/payments", webhook.Handler(v, rec.process,
+		// Store failures after the answer was decided (a Complete that
+		// failed, an in-memory store too small for its window) have no
+		// other way out: log them.
+		webhook.WithErrorHandler(func(_ context.Context, e webhook.Event, err error) {
+			fmt.Fprintf(out, "    receiver: %s: %v\n", e.ID, err)
+		})))
+	url, stop, err := serve(mux)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
 
-	snd := &sender{url: srv.URL + "/webhooks/payments", secret: secret, out: out,
+	snd := &sender{url: url + "/webhooks/payments", secret: secret, out: out,
 		client: resilient.New(resilient.WithTimeout(2 * time.Second))}
 	defer snd.client.CloseIdleConnections()
 
@@ -70,4 +84,33 @@ func run(out io.Writer) (processed int, err error) {
 		fmt.Fprintf(out, "  %s: %s\n", id, state)
 	}
 	return rec.processed, nil
+}
+
+// serve runs h on a loopback port with the timeouts a webhook receiver
+// should set: headers within 5 s, the whole request within 15 s (the
+// handler bounds the body itself, 10 s by default), the answer within 30 s,
+// idle connections closed after 60 s, headers up to 64 KiB.
+func serve(h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}, nil
 }
