@@ -51,6 +51,16 @@ func (e Event) Key() string {
 	return idBodyKey(e.ID, e.Body)
 }
 
+// WithKey returns a copy of e whose Key is key, for an event rebuilt from
+// storage (a queue, a table) after a [Receiver] derived its key: the rebuilt
+// event then has the key the store saw. An empty key is ignored.
+func (e Event) WithKey(key string) Event {
+	if key != "" {
+		e.key = key
+	}
+	return e
+}
+
 // Domain tags keep the three kinds of key apart: an id can never hash to
 // the key of a body, whatever its bytes.
 const (

@@ -67,7 +67,7 @@ func (EventArgs) InsertOpts() river.InsertOpts {
 // Event returns the event the args carry, as the worker hands it to
 // process.
 func (a EventArgs) Event() webhook.Event {
-	return webhook.Event{ID: a.ID, Timestamp: a.Timestamp, Header: a.Header, Body: a.Body}
+	return webhook.Event{ID: a.ID, Timestamp: a.Timestamp, Header: a.Header, Body: a.Body}.WithKey(a.Key)
 }
 
 // NewEventArgs returns the job args for a verified event: its id, key,

@@ -103,3 +103,13 @@ func TestInsertOptsUniqueAcrossAllStates(t *testing.T) {
 		}
 	}
 }
+
+// TestEventKeySurvivesTheQueue: the event the worker rebuilds has the key
+// the receiver derived, not one derived anew.
+func TestEventKeySurvivesTheQueue(t *testing.T) {
+	e := webhook.Event{ID: "evt_1", Body: []byte(`{"id":"evt_1"}`)}.WithKey("k1")
+	args := NewEventArgs(e)
+	if got := args.Event().Key(); got != "k1" {
+		t.Fatalf("Key() = %q after the queue, want k1", got)
+	}
+}
