@@ -95,14 +95,7 @@ func serve(h http.Handler) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := webhook.NewServer(h)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), func() {
