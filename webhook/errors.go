@@ -19,8 +19,9 @@ var (
 )
 
 // ErrUnknownClaimResult: a Store answered Claim with a result that is not
-// Claimed, InProgress or Done. The handler fails closed: 503, not
-// processed.
+// Claimed, InProgress or Done, or with Claimed but no token or another
+// key (a claim that Complete and Release could not fence). The handler
+// fails closed: 503, not processed.
 var ErrUnknownClaimResult = errors.New("webhook: store returned an unknown claim result")
 
 // StoreError is what [Handler] reports to [WithErrorHandler] when a store

@@ -21,9 +21,11 @@ import (
 // when process succeeds.
 //
 // While process runs, the handler renews the claim every third of the
-// lease; if the store says the lease is lost (another delivery took the
-// event after a renewal failed), it cancels process's context with cause
-// [ErrLeaseLost] (context.Cause).
+// lease, also after the sender hung up (process's context is then
+// cancelled, but the claim stays held until process returns); if the
+// store says the lease is lost (another delivery took the event after a
+// renewal failed), or renewals fail until the lease runs out, it cancels
+// process's context with cause [ErrLeaseLost] (context.Cause).
 //
 // After a successful process, Complete records the event. If Complete
 // fails or times out, the answer is still 200: the effect is applied, and
@@ -73,11 +75,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	at := time.Now()
 	c, err := h.claim(ctx, e)
-	if err == nil && c.Result != Claimed && c.Result != InProgress && c.Result != Done {
-		err = fmt.Errorf("%w: %d", ErrUnknownClaimResult, int(c.Result))
+	if err == nil {
+		err = checkClaim(c, e.Key())
 	}
 	if err != nil {
-		if ctx.Err() == nil { // not the sender hanging up
+		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) { // not the sender hanging up
 			h.rc.ReportError(ctx, e, &StoreError{Op: "Claim", Err: err})
 		}
 		h.rc.Unavailable(w)
@@ -95,6 +97,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 	}
+}
+
+// checkClaim fails closed on an answer the handler cannot act on safely:
+// an unknown result, or a claim without a token or of another key, which
+// Complete and Release could not fence.
+func checkClaim(c Claim, key string) error {
+	switch {
+	case c.Result != Claimed && c.Result != InProgress && c.Result != Done:
+		return fmt.Errorf("%w: %d", ErrUnknownClaimResult, int(c.Result))
+	case c.Result == Claimed && (c.Token == "" || c.Key != key):
+		return fmt.Errorf("%w: Claimed without a token or of another key", ErrUnknownClaimResult)
+	}
+	return nil
 }
 
 func (h *handler) claim(ctx context.Context, e Event) (Claim, error) {

@@ -47,9 +47,12 @@ func (rc *Receiver) Settings() HandlerSettings { return rc.cfg.HandlerSettings }
 // body that did not arrive within the read timeout; 400 for an unreadable
 // body, or a missing or malformed signature header; 401 for a signature
 // that does not verify or a timestamp outside the window (no detail of
-// which); 500 when the Receiver has no verifier.
+// which); 500 when the Receiver has no verifier. After an answer given
+// before the body was read to its end (405, 408, 413), an HTTP/1
+// connection is closed rather than drained at the sender's pace.
 func (rc *Receiver) Receive(w http.ResponseWriter, r *http.Request) (e Event, ok bool) {
 	if r.Method != http.MethodPost {
+		closeUnread(w, r)
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return Event{}, false
@@ -74,20 +77,42 @@ func (rc *Receiver) Receive(w http.ResponseWriter, r *http.Request) (e Event, ok
 	return rc.newEvent(r.Header, body), true
 }
 
-// read returns the body, or the status to answer when it cannot be had. The
-// read deadline it sets is lifted after the body is read: net/http does so
-// itself for HTTP/1 once the body ends, but a deadline left on a
-// connection would cancel the request's context while process runs.
-func (rc *Receiver) read(w http.ResponseWriter, r *http.Request) ([]byte, int) {
+// read returns the body, or the status to answer when it cannot be had.
+//
+// The read deadline it sets is lifted after the body is read: net/http
+// does so itself for HTTP/1 once the body ends, but a deadline left on a
+// connection would cancel the request's context while process runs. When
+// the body was not read to its end, the deadline stays and an HTTP/1
+// connection is closed after the answer: net/http would otherwise drain up
+// to 256 KiB of what is left before answering, at the sender's pace.
+func (rc *Receiver) read(w http.ResponseWriter, r *http.Request) (body []byte, status int) {
+	defer func() {
+		if status != 0 {
+			closeUnread(w, r)
+		}
+	}()
 	max := rc.cfg.MaxBodyBytes
 	if r.ContentLength > max {
 		return nil, http.StatusRequestEntityTooLarge
 	}
-	ctl := http.NewResponseController(w)
-	if ctl.SetReadDeadline(time.Now().Add(rc.cfg.ReadTimeout)) == nil {
-		defer func() { _ = ctl.SetReadDeadline(time.Time{}) }()
+	// A server's own ReadTimeout, no longer than ours, runs from the start
+	// of the request and is the tighter bound: setting ours would lift it.
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil || srv.ReadTimeout <= 0 || srv.ReadTimeout > rc.cfg.ReadTimeout {
+		ctl := http.NewResponseController(w)
+		if ctl.SetReadDeadline(time.Now().Add(rc.cfg.ReadTimeout)) == nil {
+			defer func() {
+				if status == 0 {
+					_ = ctl.SetReadDeadline(time.Time{})
+				}
+			}()
+		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	rb := r.Body
+	if rb == nil { // a request built by hand; a server's is never nil
+		rb = http.NoBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, rb, max))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -98,6 +123,15 @@ func (rc *Receiver) read(w http.ResponseWriter, r *http.Request) ([]byte, int) {
 		return nil, http.StatusBadRequest
 	}
 	return body, 0
+}
+
+// closeUnread has net/http close an HTTP/1 connection after the answer
+// rather than drain the body left unread (up to 256 KiB, at the sender's
+// pace, before the answer is sent).
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // Unavailable answers 503 with Retry-After: the store or database failed

@@ -137,7 +137,11 @@ func WithRetryAfter(d time.Duration) HandlerOption {
 // negative means the default): the handler sets a read deadline of its own
 // on the connection (http.ResponseController), so a sender trickling its
 // body byte by byte gets 408 and frees the goroutine. The deadline is
-// lifted once the body is read, so that it cannot cancel process.
+// lifted once the body is read, so that it cannot cancel process. When the
+// http.Server has a ReadTimeout no longer than d, the server's deadline
+// (which runs from the start of the request) is left in place instead.
+// Behind a ResponseWriter that cannot set deadlines (a wrapper without
+// Unwrap), only the server's timeouts bound the read.
 func WithReadTimeout(d time.Duration) HandlerOption {
 	return handlerOptionFunc(func(c *config) {
 		if d > 0 {

@@ -10,22 +10,19 @@ import (
 
 // run runs script on prefix+key with EVALSHA (EVAL when Redis does not
 // have it cached yet) and returns its integer reply. It returns by the
-// time ctx is done: when the client does not watch the context's deadline
-// itself (ContextTimeoutEnabled off, or a client type New does not know),
-// the call runs in a goroutine that is left to finish on its own, bounded
-// by the client's timeouts. An error caused by ctx wraps its cause, so
+// time ctx is done, cancelled or past its deadline: go-redis watches only
+// a context's deadline (and only with ContextTimeoutEnabled), so the call
+// runs in a goroutine that is left, when ctx ends first, to finish on its
+// own, bounded by ctx's deadline (ContextTimeoutEnabled) or the client's
+// ReadTimeout and MaxRetries. An error caused by ctx wraps its cause, so
 // errors.Is(err, context.DeadlineExceeded) holds.
 func (s *Store) run(ctx context.Context, script *redis.Script, key string, args ...any) (int64, error) {
 	if err := context.Cause(ctx); err != nil {
 		return 0, err
 	}
 	keys := []string{s.prefix + key}
-	if s.ctxBounds || ctx.Done() == nil {
-		n, err := script.Run(ctx, s.client, keys, args...).Int64()
-		if err != nil {
-			err = explain(ctx, err)
-		}
-		return n, err
+	if ctx.Done() == nil { // cannot end: no need to watch it
+		return script.Run(ctx, s.client, keys, args...).Int64()
 	}
 	type reply struct {
 		n   int64
@@ -38,6 +35,9 @@ func (s *Store) run(ctx context.Context, script *redis.Script, key string, args 
 	}()
 	select {
 	case r := <-done:
+		if r.err != nil {
+			r.err = explain(ctx, r.err)
+		}
 		return r.n, r.err
 	case <-ctx.Done():
 		return 0, context.Cause(ctx)

@@ -23,13 +23,13 @@ const DefaultPrefix = "webhook:"
 //
 // A Store is safe for concurrent use by any number of goroutines and
 // receivers sharing one Redis; create it with [New]. Its methods return by
-// the time their context is done, even when the client was made without
-// ContextTimeoutEnabled (a call abandoned that way then finishes in the
-// background, bounded by the client's ReadTimeout and MaxRetries).
+// the time their context is done, cancelled or past its deadline, however
+// the client was made (a call abandoned that way finishes in the
+// background, bounded by the context's deadline with ContextTimeoutEnabled,
+// else by the client's ReadTimeout and MaxRetries).
 type Store struct {
-	client    redis.UniversalClient // nil: every method returns ErrNilClient
-	prefix    string
-	ctxBounds bool // the client itself gives up when a context is done
+	client redis.UniversalClient // nil: every method returns ErrNilClient
+	prefix string
 }
 
 var _ webhook.Store = (*Store)(nil)
@@ -75,20 +75,14 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	case *redis.Client:
 		if c == nil {
 			s.client = nil
-		} else {
-			s.ctxBounds = c.Options().ContextTimeoutEnabled
 		}
 	case *redis.ClusterClient:
 		if c == nil {
 			s.client = nil
-		} else {
-			s.ctxBounds = c.Options().ContextTimeoutEnabled
 		}
 	case *redis.Ring:
 		if c == nil {
 			s.client = nil
-		} else {
-			s.ctxBounds = c.Options().ContextTimeoutEnabled
 		}
 	}
 	for _, o := range opts {

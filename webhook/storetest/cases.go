@@ -40,6 +40,45 @@ func testOneWinner(t *testing.T, s webhook.Store, key func(string) string) {
 	}
 }
 
+// testOneWinnerTakingOver: when a claim's lease has run out, many
+// deliveries racing to take it over get one winner, not one each (the
+// takeover is part of the same atomic step as the insert).
+func testOneWinnerTakingOver(t *testing.T, s webhook.Store, key func(string) string) {
+	const n = 50
+	k, probe := key("k"), key("probe")
+	stale := mustClaim(t, s, k, ShortLease)
+	mustClaim(t, s, probe, ShortLease)
+	waitClaim(t, s, probe, longLease) // k's lease has run out too
+	results := make([]webhook.Claim, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = s.Claim(ctx(t), k, longLease)
+		})
+	}
+	close(start)
+	wg.Wait()
+	var winner webhook.Claim
+	for i, c := range results {
+		noErr(t, "concurrent Claim of an expired key", errs[i])
+		if c.Result == webhook.Claimed {
+			if winner.Token != "" {
+				t.Fatalf("two of %d concurrent takeovers of an expired claim won", n)
+			}
+			winner = c
+		}
+	}
+	if winner.Token == "" || winner.Token == stale.Token {
+		t.Fatalf("no takeover of the expired claim won with a new token (winner %+v)", winner)
+	}
+	allRefused(t, s, stale)
+	noErr(t, "Complete by the winner", s.Complete(ctx(t), winner, longLease))
+	expect(t, s, k, webhook.Done)
+}
+
 func testInProgressWhileHeld(t *testing.T, s webhook.Store, key func(string) string) {
 	k := key("k")
 	c := mustClaim(t, s, k, longLease)

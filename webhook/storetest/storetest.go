@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) webhook.Store) {
 		run  func(t *testing.T, s webhook.Store, key func(string) string)
 	}{
 		{"OneWinnerAmongConcurrentClaims", testOneWinner},
+		{"OneWinnerTakingOverExpiredClaim", testOneWinnerTakingOver},
 		{"InProgressWhileHeld", testInProgressWhileHeld},
 		{"DoneAfterCompleteForKeep", testDoneForKeep},
 		{"ClaimableAfterKeep", testClaimableAfterKeep},
