@@ -23,7 +23,8 @@ type replay struct {
 
 // newReplay prepares req for being sent more than once and returns the
 // request of the first attempt. Nothing is read here: a request with no
-// body or with GetBody is sent as it is, and a body without GetBody is
+// body is sent as it is, a body with GetBody is only watched (so that a
+// failure of the caller's body is not held against the host), and one without GetBody is
 // recorded, up to limit bytes, while the first attempt streams it, so the
 // first attempt costs no extra latency and no wait happens outside an
 // attempt's deadline. A body whose ContentLength exceeds limit is streamed
@@ -35,9 +36,11 @@ func newReplay(req *http.Request, limit int64) (*http.Request, replay) {
 		return req, r
 	case req.GetBody != nil:
 		r.getBody = req.GetBody
-		return req, r
+		first := shallowCopy(req)
+		first.Body = &watchedBody{rc: req.Body, want: req.ContentLength}
+		return first, r
 	}
-	r.rec = &recorder{src: req.Body, limit: limit, over: req.ContentLength > limit}
+	r.rec = &recorder{src: req.Body, limit: limit, want: req.ContentLength, over: req.ContentLength > limit}
 	first := shallowCopy(req)
 	first.Body = r.rec.open()
 	return first, r
@@ -69,7 +72,7 @@ func (r *replay) attempt(ctx context.Context) (*http.Request, error) {
 		if body == nil {
 			return nil, ErrBodyNotReplayable
 		}
-		req.Body, req.GetBody = body, r.getBody
+		req.Body, req.GetBody = &watchedBody{rc: body, want: req.ContentLength}, r.getBody
 	}
 	return req, nil
 }
@@ -97,33 +100,58 @@ func shallowCopy(req *http.Request) *http.Request {
 const maxDrain = 64 << 10
 
 // drain reads the body of a response that is about to be retried, at most
-// maxDrain bytes and at most until the given time or the end of ctx, then
-// closes it. Draining runs during the wait before the next attempt, so it
-// delays nothing; a body that stalls is closed when its time is up. When the
-// whole body was read, drain returns a copy of resp that carries it, so that
-// the response can still be handed back if no further attempt is made;
-// otherwise it returns nil.
+// maxDrain bytes and at most until the given time or the end of ctx. Draining
+// runs during the wait before the next attempt, so it delays nothing; a body
+// that stalls is closed when its time is up. It returns a copy of resp that
+// can still be handed back if no further attempt is made, or nil when the
+// body was cut short: a body read whole is closed (its connection goes back
+// to the pool) and kept in memory; a longer one is kept open behind the
+// bytes read, and must be closed with closeKept once another attempt is
+// sent.
 func drain(ctx context.Context, resp *http.Response, until time.Time) *http.Response {
 	if resp == nil || resp.Body == nil {
 		return nil
 	}
 	body := resp.Body
 	var once sync.Once
-	closeBody := func() { once.Do(func() { body.Close() }) }
-	timer := time.AfterFunc(time.Until(until), closeBody)
-	stop := context.AfterFunc(ctx, closeBody)
+	cut := func() { once.Do(func() { body.Close() }) }
+	timer := time.AfterFunc(time.Until(until), cut)
+	stop := context.AfterFunc(ctx, cut)
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(body, maxDrain+1))
 	timer.Stop()
 	stop()
-	closeBody()
-	if err != nil || n > maxDrain {
+	if err == nil && n > maxDrain {
+		open := false
+		once.Do(func() { open = true }) // not cut meanwhile: keep it open
+		if open {
+			kept := *resp
+			kept.Body = &prefixedBody{io.MultiReader(&buf, body), body}
+			return &kept
+		}
+		return nil
+	}
+	cut()
+	if err != nil {
 		return nil
 	}
 	kept := *resp
 	kept.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
 	kept.ContentLength = n
 	return &kept
+}
+
+// prefixedBody is a kept response body: the bytes drained, then the rest.
+type prefixedBody struct {
+	io.Reader
+	io.Closer
+}
+
+// closeKept closes the body of a kept response that is not handed back.
+func closeKept(resp *http.Response) {
+	if resp != nil {
+		resp.Body.Close()
+	}
 }
 
 // errRecorderClosed is the error of a Read on a recorded body after Close.

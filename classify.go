@@ -84,8 +84,8 @@ func local(req *http.Request, err error) bool {
 	if u := req.URL; u.Scheme != "http" && u.Scheme != "https" {
 		return true // a scheme no transport of ours knows, or a typo
 	}
-	b, ok := req.Body.(*recordedBody)
-	return ok && b.r.local()
+	b, ok := req.Body.(deadlineWatcher)
+	return ok && b.local()
 }
 
 // canceled reports whether the caller gave up on req: its context ended, or

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // recorder makes a request body without GetBody replayable without reading
@@ -18,6 +20,7 @@ import (
 type recorder struct {
 	src   io.ReadCloser
 	limit int64
+	want  int64 // ContentLength; 0 or less when unknown
 
 	mu       sync.Mutex
 	buf      []byte
@@ -26,6 +29,7 @@ type recorder struct {
 	over     bool          // more than limit bytes: buf was dropped, no more replays
 	srcErr   error         // src failed: a local error, not the host's
 	reading  bool          // a Read of src is under way
+	held     bool          // a Read of src spanned an attempt's deadline, or src was short
 	waiter   chan struct{} // closed when the Read under way returns; made on demand
 	cur      *recordedBody
 	finished bool // the call is over
@@ -39,6 +43,12 @@ func (r *recorder) open() *recordedBody {
 	return b
 }
 
+// reopenGrace is how long a retry waits for a read of the caller's body
+// that the previous attempt started: a read still under way after the wait
+// before the retry means the caller's producer stalls, and the retry is
+// given up (the last response is handed back) rather than waited for.
+const reopenGrace = 10 * time.Millisecond
+
 // reopen takes the body away from the previous attempt, waits (at most
 // until ctx ends) for a read of src under way, and returns a body that
 // replays the recording and goes on with the rest of src.
@@ -47,14 +57,22 @@ func (r *recorder) reopen(ctx context.Context) (*recordedBody, error) {
 	if r.cur != nil {
 		r.cur.closed = true
 	}
+	var grace <-chan time.Time
 	for r.reading {
 		if r.waiter == nil {
 			r.waiter = make(chan struct{})
+		}
+		if grace == nil {
+			t := time.NewTimer(reopenGrace)
+			defer t.Stop()
+			grace = t.C
 		}
 		w := r.waiter
 		r.mu.Unlock()
 		select {
 		case <-w:
+		case <-grace:
+			return nil, fmt.Errorf("%w: the caller's body stalls", ErrBodyNotReplayable)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: the previous attempt still reads it: %w", ErrBodyNotReplayable, context.Cause(ctx))
 		}
@@ -82,7 +100,7 @@ func (r *recorder) replayable() bool {
 func (r *recorder) local() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.reading || r.srcErr != nil
+	return r.reading || r.held || r.srcErr != nil
 }
 
 // complete returns a GetBody over the recording once it holds the whole
@@ -117,9 +135,16 @@ func (r *recorder) closeSrcLocked() {
 // recordedBody is the body of one attempt.
 type recordedBody struct {
 	r      *recorder
-	off    int64 // bytes handed to the transport
-	closed bool  // under r.mu: closed by the transport, or taken away
+	ctx    context.Context // the attempt's, set before it is sent; nil without a deadline
+	off    int64           // bytes handed to the transport
+	closed bool            // under r.mu: closed by the transport, or taken away
 }
+
+// watch implements deadlineWatcher.
+func (b *recordedBody) watch(ctx context.Context) { b.ctx = ctx }
+
+// local reports whether the caller's body held this attempt up or failed.
+func (b *recordedBody) local() bool { return b.r.local() }
 
 // Read implements io.Reader: first the recorded bytes, then src.
 func (b *recordedBody) Read(p []byte) (int, error) {
@@ -153,6 +178,9 @@ func (b *recordedBody) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reading = false
+	if heldUp(b.ctx) {
+		r.held = true
+	}
 	if r.waiter != nil {
 		close(r.waiter)
 		r.waiter = nil
@@ -169,6 +197,7 @@ func (b *recordedBody) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		r.eof = true
+		r.held = r.held || r.read < r.want // shorter than its ContentLength
 	case err != nil:
 		r.srcErr = err
 	}
@@ -193,3 +222,52 @@ func (b *recordedBody) Close() error {
 	}
 	return nil
 }
+
+// deadlineWatcher is a request body that wants to know the context of its
+// attempt, to tell whether a read of the caller's body spanned the
+// attempt's deadline (roundTripBefore hands it over).
+type deadlineWatcher interface {
+	watch(ctx context.Context)
+	local() bool
+}
+
+// heldUp reports whether ctx is an attempt's context that one of this
+// package's deadlines ended.
+func heldUp(ctx context.Context) bool {
+	if ctx == nil || ctx.Err() == nil {
+		return false
+	}
+	_, ours := context.Cause(ctx).(*deadlineCause)
+	return ours
+}
+
+// watchedBody wraps a request body that is not recorded (it has GetBody,
+// or the call is not retried) while an attempt with a deadline sends it, so
+// that the breaker and the retry loop can tell a failure of the caller's
+// body from one of the host: a read under way, or one that spanned the
+// deadline, a read error, or a body shorter than its ContentLength.
+type watchedBody struct {
+	rc      io.ReadCloser
+	ctx     context.Context
+	want    int64 // ContentLength; 0 or less when unknown
+	n       int64 // bytes read; only the transport's reader touches it
+	reading atomic.Bool
+	bad     atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.reading.Store(true)
+	n, err := b.rc.Read(p)
+	b.reading.Store(false)
+	b.n += int64(n)
+	if (err != nil && err != io.EOF) || (err == io.EOF && b.n < b.want) || heldUp(b.ctx) {
+		b.bad.Store(true)
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error { return b.rc.Close() }
+
+func (b *watchedBody) watch(ctx context.Context) { b.ctx = ctx }
+
+func (b *watchedBody) local() bool { return b.reading.Load() || b.bad.Load() }

@@ -56,7 +56,17 @@ func (c *deadlineCause) Error() string {
 // or closed, like the cancelTimerBody of net/http's Client.
 func roundTripBefore(next http.RoundTripper, req *http.Request, at time.Time, cause *deadlineCause) (*http.Response, error) {
 	ctx, cancel := context.WithDeadlineCause(req.Context(), at, cause)
-	resp, err := normalize(next.RoundTrip(req.WithContext(ctx)))
+	areq := req.WithContext(ctx)
+	switch b := req.Body.(type) {
+	case nil:
+	case deadlineWatcher:
+		b.watch(ctx)
+	default:
+		if b != http.NoBody {
+			areq.Body = &watchedBody{rc: b, ctx: ctx, want: req.ContentLength}
+		}
+	}
+	resp, err := normalize(next.RoundTrip(areq))
 	if err != nil {
 		err = timeoutErr(ctx, err)
 		cancel()
