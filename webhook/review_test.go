@@ -207,3 +207,14 @@ func TestHandlerFailingRenewalsCancelAtLeaseEndNotNextTick(t *testing.T) {
 		assert.ErrorIs(t, errs[2], errDown, "with the last renewal's error")
 	})
 }
+
+// TestWithStoreTypedNilIgnored: a nil *MemoryStore passed as a Store is
+// ignored like a nil Store, instead of panicking on the first delivery.
+func TestWithStoreTypedNilIgnored(t *testing.T) {
+	var m *MemoryStore
+	h := newTestHandler(t, func(context.Context, Event) error { return nil }, WithStore(m))
+	w := serve(h, delivery(t, "msg_typed_nil", `{}`))
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200", w.Code)
+	}
+}

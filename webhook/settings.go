@@ -66,12 +66,14 @@ func (f handlerOptionFunc) applyHandler(c *config) { f(c) }
 
 // WithStore sets the dedupe store (default: a [NewMemoryStore] of
 // [DefaultMaxEvents], whose early evictions go to [WithErrorHandler]). A
-// nil s is ignored. Replicas of a receiver need a shared store.
+// nil s, or a nil *MemoryStore, is ignored. Replicas of a receiver need a
+// shared store.
 func WithStore(s Store) HandlerOption {
 	return handlerOptionFunc(func(c *config) {
-		if s != nil {
-			c.store = s
+		if m, ok := s.(*MemoryStore); s == nil || ok && m == nil {
+			return
 		}
+		c.store = s
 	})
 }
 
