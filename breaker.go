@@ -108,7 +108,11 @@ func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOp
 // timeouts, 5xx, 408, 429) calls to that host fail at once with
 // [ErrCircuitOpen] and are not retried; after OpenTimeout a probe tests the
 // host, and the breaker closes again by itself. Other 4xx count as
-// successes, and the caller's own cancellation counts as neither.
+// successes, and the caller's own cancellation counts as neither. With
+// retries on, a 429 or 503 that carries Retry-After counts as neither too:
+// the throttle gate holds the host's calls for as long as it asked, and a
+// burst of concurrent callers' 429s would otherwise open the breaker of a
+// healthy host.
 //
 // The breaker judges a host when its response headers arrive. A response
 // body that then stalls, even past the [WithTimeout] deadline, is not
@@ -136,6 +140,9 @@ var (
 type breakerTransport struct {
 	wrapped
 	set *breakerSet
+	// gated is set when the call layer above has the throttle gate
+	// (gate.go): a throttling answer is then the gate's, not a failure.
+	gated bool
 }
 
 func newBreaker(next http.RoundTripper, p BreakerPolicy, obs *observer) *breakerTransport {
@@ -158,7 +165,7 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	_, refused := b.cb.Execute(func() (struct{}, error) {
 		sent = true
 		resp, err = normalize(t.next.RoundTrip(req))
-		return struct{}{}, outcome(req, resp, err)
+		return struct{}{}, t.judge(req, resp, err)
 	})
 	if !sent {
 		closeBody(req)

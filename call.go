@@ -1,8 +1,6 @@
 package resilient
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -28,6 +26,9 @@ type callTransport struct {
 	// idemHeader is the idempotency header configured by WithIdempotencyKey,
 	// which makes a request retryable like Idempotency-Key does.
 	idemHeader string
+	gate       *gate    // the per-host throttle gate; nil without retries
+	limiter    Limiter  // nil: none
+	hedge      *hedging // nil: no hedging
 }
 
 // callOptions are the knobs of the call layer; see newCall.
@@ -37,6 +38,13 @@ type callOptions struct {
 	open           func(*http.Request) bool
 	obs            *observer
 	idemHeader     string
+	limiter        Limiter
+	hedge          *HedgePolicy
+	// keys names the host of a request for the gate and the hedge delays:
+	// the breaker's own set when there is one; nil means the default key.
+	keys *breakerSet
+	// closed reports whether the breaker of a request is closed.
+	closed func(*http.Request) bool
 }
 
 // newCall returns the call layer over next, or next itself when it has
@@ -46,11 +54,25 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	t := &callTransport{wrapped: wrapped{next}, open: o.open, obs: o.obs, idemHeader: o.idemHeader}
+	t := &callTransport{wrapped: wrapped{next}, open: o.open, obs: o.obs, idemHeader: o.idemHeader, limiter: o.limiter}
+	if o.retry == nil && o.hedge != nil {
+		o.retry = &RetryPolicy{MaxAttempts: 1 + o.hedge.normalized().MaxHedges}
+	}
 	if o.retry != nil {
 		p := o.retry.normalized()
 		t.retry = &p
 		t.budget = newBudget(p.Budget)
+		keys, max := o.keys, DefaultMaxBreakers
+		if keys == nil {
+			keys = newBreakerSet(BreakerPolicy{}.normalized(), nil)
+		}
+		if keys.p.MaxBreakers > 0 {
+			max = keys.p.MaxBreakers
+		}
+		t.gate = newGate(keys, max)
+		if o.hedge != nil {
+			t.hedge = newHedging(*o.hedge, keys, max, o.closed)
+		}
 	}
 	if o.attempt > 0 {
 		t.attempt = &deadlineCause{ScopeAttempt, o.attempt}
@@ -58,7 +80,7 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 	if o.total > 0 {
 		t.total = &deadlineCause{ScopeTotal, o.total}
 	}
-	if t.retry == nil && t.attempt == nil && t.total == nil && t.obs == nil {
+	if t.retry == nil && t.attempt == nil && t.total == nil && t.obs == nil && t.limiter == nil {
 		return next
 	}
 	return t
@@ -76,9 +98,18 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		end = began.Add(t.total.after)
 	}
 	if t.retry == nil {
+		if t.limiter != nil {
+			if err := t.limit(req, end); err != nil {
+				closeBody(req)
+				err = &RetryError{Err: err}
+				obs.done(req, 0, 1, began, obs.now(), nil, err)
+				return nil, err
+			}
+			began = time.Now()
+		}
 		resp, err := t.send(req, end, began)
 		ended := obs.now()
-		obs.attempt(req, 1, 1, began, ended, resp, err, 0, "")
+		obs.attempt(req, 1, 1, began, ended, resp, err, 0, "", "")
 		obs.done(req, 1, 1, began, ended, resp, err)
 		return resp, err
 	}
@@ -98,30 +129,54 @@ func (t *callTransport) loop(req *http.Request, obs *observer, began, end time.T
 	ctx := req.Context()
 	t.budget.call()
 	var (
-		bo   backoff.BackOff
-		sent int            // attempts that were sent
-		kept *http.Response // the last response, drained whole, in case no attempt follows
-		last error          // the last attempt's error
+		bo     backoff.BackOff
+		n      int            // attempts numbered so far, hedges included
+		round  int            // rounds: an attempt and its hedges
+		hedges int            // hedges sent
+		sent   int            // attempts that were sent
+		kept   *http.Response // the last response, drained whole, in case no attempt follows
+		last   error          // the last attempt's error
 	)
-	for attempt, now := 1, began; ; attempt, now = attempt+1, time.Now() {
-		resp, err := t.send(areq, end, now)
-		ended := obs.now()
+	for now := began; ; now = time.Now() {
+		if err := t.admit(req, end, &now); err != nil {
+			closeBody(areq)
+			if round > 0 {
+				t.budget.refund() // the retry was never sent
+			}
+			resp, err := stopped(req, sent, kept, last, err)
+			obs.done(req, sent, p.MaxAttempts, began, obs.now(), resp, err)
+			return resp, err
+		}
+		round++
+		var o attemptOutcome
+		k := 1
+		if t.hedgeable(req, &rp, n, hedges) {
+			o, k = t.round(req, areq, &rp, obs, now, end, &n, &hedges)
+		} else {
+			n++
+			o = attemptOutcome{n: n, req: areq, began: now}
+			o.resp, o.err = t.send(areq, end, now)
+			o.ended = obs.now()
+			t.gate.observe(req, o.resp)
+		}
+		resp, err := o.resp, o.err
 		if notSent(err) {
-			if attempt > 1 {
+			if round > 1 {
 				t.budget.refund() // refused, never sent
 			}
-			obs.attempt(req, attempt, p.MaxAttempts, now, ended, nil, err, 0, "")
+			obs.attempt(req, o.n, p.MaxAttempts, o.began, o.ended, nil, err, 0, "", o.reason)
 			resp, err = stopped(req, sent, kept, last, err)
 			obs.done(req, sent, p.MaxAttempts, began, obs.now(), resp, err)
 			return resp, err
 		}
-		sent, kept, last = sent+1, nil, err
-		wait, why := t.decide(req, areq, &rp, attempt, end, resp, err, &bo)
+		closeKept(kept) // another attempt was sent: the last one is not handed back
+		sent, kept, last = sent+k, nil, err
+		wait, why := t.decide(req, o.req, &rp, n, round, end, resp, err, &bo)
 		if why != "" && !t.budget.withdraw() {
 			wait, why = 0, ""
-			obs.budgetExhausted(req, attempt, p.MaxAttempts)
+			obs.budgetExhausted(req, o.n, p.MaxAttempts)
 		}
-		obs.attempt(req, attempt, p.MaxAttempts, now, ended, resp, err, wait, why)
+		obs.attempt(req, o.n, p.MaxAttempts, o.began, o.ended, resp, err, wait, why, o.reason)
 		if why == "" {
 			resp, err = done(sent, resp, err)
 			obs.done(req, sent, p.MaxAttempts, began, obs.now(), resp, err)
@@ -144,161 +199,4 @@ func (t *callTransport) loop(req *http.Request, obs *observer, began, end time.T
 		}
 		areq = next
 	}
-}
-
-// drainGrace is the least time a response body gets to be drained before
-// a retry that waits less than that, so that its connection can be reused.
-const drainGrace = 10 * time.Millisecond
-
-// drainUntil is how long the previous response may be drained: during the
-// wait, and at least drainGrace, but never past the call's deadlines.
-func drainUntil(req *http.Request, now, until, end time.Time) time.Time {
-	if g := now.Add(drainGrace); until.Before(g) {
-		until = g
-	}
-	if !end.IsZero() && end.Before(until) {
-		until = end
-	}
-	if dl, ok := req.Context().Deadline(); ok && dl.Before(until) {
-		until = dl
-	}
-	return until
-}
-
-// stopped is the outcome of a call whose next attempt was not sent (refused
-// by the breaker, no time left, the body could not be produced again, the
-// caller gave up): the last response when it was kept whole and the caller
-// still waits for it, else an error that wraps why the call stopped and the
-// last attempt's error.
-func stopped(req *http.Request, sent int, kept *http.Response, last, why error) (*http.Response, error) {
-	if kept != nil && !canceled(req) {
-		return kept, nil
-	}
-	if kept != nil {
-		kept.Body.Close()
-	}
-	return nil, &RetryError{Attempts: sent, Err: joinErr(why, last)}
-}
-
-// waitUntil waits until the given time, or until the request's context
-// ends or its Cancel channel closes, whichever comes first.
-func waitUntil(req *http.Request, until time.Time) error {
-	ctx := req.Context()
-	d := time.Until(until)
-	if d <= 0 {
-		if canceled(req) {
-			return fmt.Errorf("resilient: waiting to retry: %w", cancelErr(req))
-		}
-		return nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-	case <-req.Cancel: //lint:ignore SA1019 callers that still set it are honoured
-	}
-	return fmt.Errorf("resilient: waiting %v before retrying: %w", d.Round(time.Millisecond), cancelErr(req))
-}
-
-// notSent reports the errors of an attempt that never left the process:
-// refused by the circuit breaker, or no time left for it.
-func notSent(err error) bool {
-	return err != nil && (errors.Is(err, ErrCircuitOpen) || errors.Is(err, errNoTimeLeft))
-}
-
-// decide returns how long to wait before another attempt and why
-// ("backoff" or "retry-after"), or an empty why when the call ends here.
-func (t *callTransport) decide(req, areq *http.Request, rp *replay, attempt int, end time.Time, resp *http.Response, err error, bo *backoff.BackOff) (time.Duration, string) {
-	p := t.retry
-	if attempt >= p.MaxAttempts || !t.shouldRetry(req, areq, resp, err) || !rp.ok() {
-		return 0, ""
-	}
-	wait, why := p.wait(attempt, resp, bo)
-	if why == "" || !fits(req.Context(), end, wait) || (t.open != nil && t.open(req)) {
-		return 0, ""
-	}
-	return wait, why
-}
-
-// send makes one attempt, started at now, under the earlier of the
-// attempt's deadline and end. An attempt whose deadline has passed already
-// is not sent.
-func (t *callTransport) send(req *http.Request, end, now time.Time) (*http.Response, error) {
-	at, cause := end, t.total
-	if t.attempt != nil {
-		if a := now.Add(t.attempt.after); at.IsZero() || a.Before(at) {
-			at, cause = a, t.attempt
-		}
-	}
-	if cause == nil {
-		return normalize(t.next.RoundTrip(req))
-	}
-	if !now.Before(at) {
-		closeBody(req)
-		return nil, &TimeoutError{Scope: cause.scope, After: cause.after, Err: errNoTimeLeft}
-	}
-	return roundTripBefore(t.next, req, at, cause)
-}
-
-// done is the outcome of a call: the response as it is, or the error wrapped.
-func done(attempts int, resp *http.Response, err error) (*http.Response, error) {
-	if err != nil {
-		return nil, &RetryError{Attempts: attempts, Err: err}
-	}
-	return resp, nil
-}
-
-// shouldRetry applies the rules that RetryIf cannot change. req is the
-// caller's request, areq the attempt's.
-func (t *callTransport) shouldRetry(req, areq *http.Request, resp *http.Response, err error) bool {
-	if canceled(req) || !retryableURL(req) || (err != nil && local(areq, err)) || !t.retry.RetryIf(resp, err) {
-		return false
-	}
-	return isIdempotent(req, t.idemHeader) || neverProcessed(resp, err)
-}
-
-// wait returns how long to wait before the next attempt and why; why is
-// empty when the call should end now (Retry-After too long, or the BackOff
-// said Stop).
-func (p *RetryPolicy) wait(attempt int, resp *http.Response, bo *backoff.BackOff) (time.Duration, string) {
-	if resp != nil {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			if d > p.MaxRetryAfter {
-				return 0, ""
-			}
-			return d, "retry-after"
-		}
-	}
-	if p.Backoff == nil {
-		return p.delay(attempt), "backoff"
-	}
-	if *bo == nil {
-		if *bo = p.Backoff(); *bo == nil {
-			return 0, ""
-		}
-	}
-	if d := (*bo).NextBackOff(); d != backoff.Stop && d >= 0 {
-		return d, "backoff"
-	}
-	return 0, ""
-}
-
-// normalize enforces "a response or an error": a response that comes with
-// an error is closed, a nil response with a nil error becomes an error (as
-// net/http's Client does), and a nil Body an empty one.
-func normalize(resp *http.Response, err error) (*http.Response, error) {
-	switch {
-	case err != nil && resp != nil:
-		if resp.Body != nil {
-			resp.Body.Close()
-		}
-		return nil, err
-	case err == nil && resp == nil:
-		return nil, ErrNilResponse
-	case err == nil && resp.Body == nil:
-		resp.Body = http.NoBody
-	}
-	return resp, err
 }

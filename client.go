@@ -38,6 +38,8 @@ type config struct {
 	observers      []func(context.Context, Event)
 	logger         *slog.Logger
 	logOpts        logOptions
+	limiter        Limiter
+	hedge          *HedgePolicy
 }
 
 // stack is the only place that knows the order of the layers. It builds
@@ -47,22 +49,29 @@ type config struct {
 //
 // Total timeout, retry and attempt timeout are one layer (call.go): one
 // loop, one timer per attempt; it also tells the observers and the logger
-// about every attempt and the outcome. The attempt's context is made before the
+// about every attempt and the outcome. The same layer holds the throttle
+// gate (gate.go), asks the limiter and sends the hedges (hedge.go); the gate
+// and the hedge delays name hosts with the breaker's key. The attempt's context is made before the
 // breaker is asked, which changes nothing the breaker sees: it judges the
 // outcome of the attempt, timeouts included.
 func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 	obs := c.newObserver()
 	rt := base
-	var open func(*http.Request) bool
+	var (
+		open, closed func(*http.Request) bool
+		keys         *breakerSet // the breakers' keys name the hosts of the gate and the hedges
+	)
 	if c.breaker != nil {
 		b := newBreaker(rt, *c.breaker, obs)
-		rt, open = b, b.isOpen
+		b.gated = c.retry != nil || c.hedge != nil // the call layer has the gate
+		rt, open, closed, keys = b, b.isOpen, b.isClosed, b.set
 	}
 	var idem string
 	if c.idempotency != nil {
 		idem = c.idempotency.header
 	}
-	rt = newCall(rt, callOptions{retry: c.retry, attempt: c.attemptTimeout, total: c.totalTimeout, open: open, obs: obs, idemHeader: idem})
+	rt = newCall(rt, callOptions{retry: c.retry, attempt: c.attemptTimeout, total: c.totalTimeout, open: open, obs: obs,
+		idemHeader: idem, limiter: c.limiter, hedge: c.hedge, keys: keys, closed: closed})
 	if c.fallback != nil {
 		rt = &fallbackTransport{wrapped: wrapped{rt}, f: c.fallback}
 	}

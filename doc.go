@@ -16,7 +16,8 @@
 //	  └ idempotency key                WithIdempotencyKey: the same key on every attempt
 //	     └ fallback                    WithFallback: a response instead of a final error
 //	        └ total timeout            WithTotalTimeout: every attempt, wait and the final body
-//	           └ retry                 WithRetry: backoff, Retry-After, body replay
+//	           └ retry                 WithRetry: backoff, Retry-After, body replay,
+//	                                   the per-host throttle gate; WithHedging, WithLimiter
 //	              └ circuit breaker    WithCircuitBreaker: per host, asked by every attempt
 //	                 └ attempt timeout WithTimeout: headers and body of one attempt
 //	                    └ base transport (http.DefaultTransport clone, or yours)
@@ -24,6 +25,26 @@
 // [Recommended] stacks them all with sensible defaults. [WithLogger] and
 // [WithObserver] see every attempt, every retry decision, every breaker
 // transition and the outcome of each call.
+//
+// # Slow and throttled hosts
+//
+// Retries mend a call that failed; two more parts of the retry layer deal
+// with hosts that are slow or ask clients to slow down:
+//   - [WithHedging] sends a second attempt of an idempotent request that
+//     has had no answer after a delay (by default the host's 95th
+//     percentile of latency, at least 10 ms) and keeps the first good
+//     answer; hedges are attempts, paid from the retry budget and never
+//     sent to a host whose breaker is not closed;
+//   - the throttle gate, on whenever retries are, remembers per host a 429
+//     or 503 with Retry-After, and RateLimit fields saying the quota is
+//     used up: the calls that would be sent meanwhile wait for the time the
+//     host gave, when that fits their deadline and MaxRetryAfter, or fail
+//     at once with [ErrThrottled] (a [*ThrottledError] with the time left),
+//     instead of each learning it from a request of its own. While no gate
+//     is closed it costs a call one atomic load;
+//   - [WithLimiter] paces attempts on the client's side; the module
+//     github.com/resilient-go/resilient/ratelimit has a token bucket per
+//     host on golang.org/x/time/rate (WithRateLimit).
 //
 // # Guarantees
 //
@@ -58,8 +79,13 @@
 //     call never outlives its total timeout; when a further attempt is not
 //     sent (the breaker refused it, or no time was left), the last response
 //     is handed back whole instead of an error about an attempt that never
-//     happened;
-//   - all types are safe for concurrent use, and no goroutine outlives its call.
+//     happened. One limit comes from net/http: over HTTP/1.1 its Transport
+//     returns only once it stopped writing the request body, so a caller's
+//     body producer that stalls holds the call until it yields, as with a
+//     plain http.Client (HTTP/2 returns at the deadline);
+//   - all types are safe for concurrent use, and no goroutine outlives its
+//     call: the attempts that lose to a hedge are cancelled, waited for,
+//     and their bodies drained and closed before the call returns.
 //
 // Errors are usable with [errors.Is] and [errors.As]: a call that ends on a
 // transport error returns a [*RetryError] with the number of attempts, and a

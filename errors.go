@@ -8,9 +8,11 @@ import (
 )
 
 // ErrBodyNotReplayable is returned by the retry layer, wrapped in a
-// [*RetryError], when a retry was due but the request body could not be
-// produced again (its GetBody failed). The error of the previous attempt is
-// wrapped too.
+// [*RetryError], when a retry was due after a transport error but the
+// request body could not be produced again (its GetBody failed, or the
+// caller's body stalled); the error of the previous attempt is wrapped too.
+// When the previous attempt ended with a response, that response is handed
+// back instead.
 var ErrBodyNotReplayable = errors.New("resilient: request body cannot be replayed")
 
 // ErrNilResponse is returned when the base RoundTripper broke its contract
@@ -120,3 +122,44 @@ func (e *TimeoutError) Timeout() bool { return true }
 // Temporary reports true for an attempt timeout, which the retry layer retries.
 // It is part of the net.Error interface; prefer Scope.
 func (e *TimeoutError) Temporary() bool { return e.Scope == ScopeAttempt }
+
+// ErrThrottled is the error of a call that was not sent because the host
+// asked clients to slow down (a 429 or 503 with Retry-After, or RateLimit
+// fields saying the quota is used up) or a client-side rate limit ran out,
+// and waiting would have outlived the call's deadline or MaxRetryAfter.
+// errors.Is finds it through *url.Error and [*RetryError]; errors.As with a
+// [*ThrottledError] gives the host and the time left.
+var ErrThrottled = errors.New("resilient: throttled")
+
+// ThrottledError is returned for a call that the throttle gate or a rate
+// limit refused at once, without sending it.
+type ThrottledError struct {
+	// Key names the host: scheme, host and port, as the breaker's key.
+	Key string
+	// RetryAfter is how long until the host takes requests again, as far
+	// as the client knows; zero when unknown.
+	RetryAfter time.Duration
+	// Err is the limiter's own error, if any.
+	Err error
+}
+
+// Error implements the error interface.
+func (e *ThrottledError) Error() string {
+	s := "resilient: throttled"
+	if e.Key != "" {
+		s += " by " + e.Key
+	}
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(", open again in %v", e.RetryAfter.Round(time.Millisecond))
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Is reports true for ErrThrottled.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// Unwrap returns the limiter's error, if any.
+func (e *ThrottledError) Unwrap() error { return e.Err }

@@ -304,3 +304,93 @@ func ExampleWithObserver() {
 	fmt.Println(attempts)
 	// Output: map[127.0.0.1:3]
 }
+
+func ExampleWithHedging() {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 {
+			<-r.Context().Done() // the first request is stuck; its hedge is not
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+
+	// A fixed delay, for the example; the default adapts to each host's
+	// 95th percentile of latency.
+	client := resilient.New(resilient.Recommended(),
+		resilient.WithHedging(resilient.HedgePolicy{Delay: 20 * time.Millisecond}))
+	defer client.CloseIdleConnections()
+
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body), requests.Load(), "requests")
+	// Output: 200 ok 2 requests
+}
+
+func ExampleThrottledError() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+
+	client := resilient.New(resilient.Recommended())
+	defer client.CloseIdleConnections()
+
+	// 120 s is more than RetryPolicy.MaxRetryAfter: the 429 is handed
+	// back at once, and it closes the host's throttle gate.
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+
+	// The next call to that host is not sent into the throttle.
+	_, err = client.Get(srv.URL)
+	var te *resilient.ThrottledError
+	fmt.Println(errors.Is(err, resilient.ErrThrottled), errors.As(err, &te) && te.RetryAfter > time.Minute)
+	// Output:
+	// 429
+	// true true
+}
+
+// quota is a Limiter that lets n requests through, then refuses.
+type quota struct{ left atomic.Int32 }
+
+func (q *quota) Wait(_ context.Context, req *http.Request) error {
+	if q.left.Add(-1) < 0 {
+		return &resilient.ThrottledError{Key: resilient.HostKey(req)}
+	}
+	return nil
+}
+
+func ExampleWithLimiter() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") }))
+	defer srv.Close()
+
+	q := new(quota)
+	q.left.Store(1)
+	client := resilient.New(resilient.Recommended(), resilient.WithLimiter(q))
+	defer client.CloseIdleConnections()
+
+	for range 2 {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			fmt.Println("throttled:", errors.Is(err, resilient.ErrThrottled))
+			continue
+		}
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode)
+	}
+	// Output:
+	// 200
+	// throttled: true
+}

@@ -220,10 +220,12 @@ func TestStalledDrainBoundedWithoutTimeouts(t *testing.T) {
 // wait, the call ends with the 503 it had, whole, and one attempt counted.
 func TestRefusedRetryReturnsLastResponse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		// No Retry-After: it would close the throttle gate of the host
+		// (gate.go) and hold /b until /a's retry.
 		base := &script{steps: steps(func(r *http.Request) (*http.Response, error) {
-			return reply(r, 503, "busy", "Retry-After", "1"), nil
+			return reply(r, 503, "busy"), nil
 		})}
-		c := &http.Client{Transport: NewTransport(base, WithRetry(RetryPolicy{}),
+		c := &http.Client{Transport: NewTransport(base, WithRetry(RetryPolicy{InitialDelay: time.Second, Jitter: JitterNone}),
 			WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 2}))}
 		got := make(chan *http.Response, 1)
 		go func() {

@@ -139,6 +139,9 @@ func (el *eventLogger) log(ctx context.Context, e Event) {
 	if e.WaitReason != "" {
 		attrs = append(attrs, slog.Duration("retry_in", e.Wait), slog.String("retry_reason", e.WaitReason))
 	}
+	if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", e.Reason)) // "hedge"
+	}
 	if e.Kind == EventAttempt && len(el.o.headers) > 0 {
 		attrs = append(attrs, el.headers(req.Header))
 	}

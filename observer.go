@@ -58,6 +58,11 @@ type Event struct {
 	// "backoff" or "retry-after". Both are zero when no attempt follows.
 	Wait       time.Duration
 	WaitReason string
+	// Reason says why an EventAttempt's attempt was sent, when it was not
+	// the call's first attempt nor a retry: "hedge" for a hedge
+	// ([WithHedging]), sent while an earlier attempt was still in flight.
+	// A hedge that lost to another attempt ends with an error saying so.
+	Reason string
 	// BreakerKey, From and To describe an EventBreaker.
 	BreakerKey string
 	From, To   State
@@ -112,12 +117,12 @@ func (o *observer) now() time.Time {
 	return time.Now()
 }
 
-func (o *observer) attempt(req *http.Request, n, max int, began, ended time.Time, resp *http.Response, err error, wait time.Duration, why string) {
+func (o *observer) attempt(req *http.Request, n, max int, began, ended time.Time, resp *http.Response, err error, wait time.Duration, why, reason string) {
 	if o == nil {
 		return
 	}
 	e := Event{Kind: EventAttempt, Request: req, Attempt: n, MaxAttempts: max, Err: err,
-		Duration: ended.Sub(began), Wait: wait, WaitReason: why}
+		Duration: ended.Sub(began), Wait: wait, WaitReason: why, Reason: reason}
 	if resp != nil {
 		e.StatusCode = resp.StatusCode
 	}

@@ -160,3 +160,21 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestHedgeCountedAsRetry: a hedge (an attempt sent because the first was
+// slow, Event.Reason "hedge") is counted with reason "hedge".
+func TestHedgeCountedAsRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tel := newTelemetry(t)
+		base := &script{steps: []step{{stall: true}, {status: 200}}}
+		rt := resilient.NewTransport(base, resilient.WithRetry(resilient.RetryPolicy{}),
+			resilient.WithHedging(resilient.HedgePolicy{Delay: 50 * time.Millisecond}), tel.observer())
+		if status, err := get(context.Background(), rt, "GET", "https://a.example/"); status != 200 {
+			t.Fatalf("got %d, %v; want 200", status, err)
+		}
+		want := set(semconv.HTTPRequestMethodGet, semconv.ServerAddress("a.example"), semconv.ServerPort(443), resilientotel.ReasonKey.String("hedge"))
+		if got := sum(t, tel.metrics(t), resilientotel.RetriesName); got[want.Equivalent()] != 1 {
+			t.Errorf("retries %v, want 1 with reason hedge", got)
+		}
+	})
+}

@@ -175,9 +175,13 @@ func (o *observer) observe(ctx context.Context, e resilient.Event) {
 func (o *observer) attempt(ctx context.Context, e resilient.Event) {
 	p := pointOf(e.Request, e.StatusCode, e.Err, max(e.Attempt-1, 0))
 	o.duration.Record(ctx, e.Duration.Seconds(), metric.WithAttributeSet(o.sets.get(p)))
-	if e.WaitReason != "" {
-		var buf [4]attribute.KeyValue
-		o.retries.Add(ctx, 1, metric.WithAttributes(append(p.target(buf[:0]), ReasonKey.String(e.WaitReason))...))
+	// A retry is counted when it is decided (WaitReason); a hedge, which
+	// no wait precedes, when its attempt ends (Reason).
+	for _, reason := range [...]string{e.WaitReason, e.Reason} {
+		if reason != "" {
+			var buf [4]attribute.KeyValue
+			o.retries.Add(ctx, 1, metric.WithAttributes(append(p.target(buf[:0]), ReasonKey.String(reason))...))
+		}
 	}
 	o.trace(ctx, e, p)
 }

@@ -66,6 +66,12 @@ func main() {
 			return took.Round(time.Millisecond).String()
 		}},
 		{"7. 64 goroutines, one client", perOp(bench.Parallel, nil)},
+		{"8. 5 % of requests take 1 s: p50 · p99 · extra requests (hedging)", func(s bench.Stack) string {
+			r := bench.Hedging(bench.Hedged(s), 8, 3*time.Second)
+			return fmt.Sprintf("%v · %v · +%.1f %%", r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), 100*r.Extra())
+		}},
+		{"9a. 50 req/s allowed, 64 goroutines × 5 s: 429s (after 1 s) · 200s/s", throttle(false)},
+		{"9b. same, server also sends `RateLimit` fields", throttle(true)},
 	}
 
 	var b strings.Builder
@@ -131,4 +137,11 @@ func group(n int64) string {
 		s = s[:len(s)-3]
 	}
 	return strings.Join(append([]string{s}, out...), " ")
+}
+
+func throttle(headers bool) func(bench.Stack) string {
+	return func(s bench.Stack) string {
+		r := bench.Throttle(s, 50, 64, 5*time.Second, headers)
+		return fmt.Sprintf("%d (%d) · %.1f/s", r.Throttled, r.Late, r.PerSecond)
+	}
 }

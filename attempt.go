@@ -1,0 +1,170 @@
+package resilient
+
+// The pieces of the call loop (call.go) that decide one attempt: whether to
+// send it, how to send it, what its outcome means, and how long to wait.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// drainGrace is the least time a response body gets to be drained before
+// a retry that waits less than that, so that its connection can be reused.
+const drainGrace = 10 * time.Millisecond
+
+// drainUntil is how long the previous response may be drained: during the
+// wait, and at least drainGrace, but never past the call's deadlines.
+func drainUntil(req *http.Request, now, until, end time.Time) time.Time {
+	if g := now.Add(drainGrace); until.Before(g) {
+		until = g
+	}
+	if !end.IsZero() && end.Before(until) {
+		until = end
+	}
+	if dl, ok := req.Context().Deadline(); ok && dl.Before(until) {
+		until = dl
+	}
+	return until
+}
+
+// stopped is the outcome of a call whose next attempt was not sent (refused
+// by the breaker, no time left, the body could not be produced again, the
+// caller gave up): the last response when it was kept whole and the caller
+// still waits for it, else an error that wraps why the call stopped and the
+// last attempt's error.
+func stopped(req *http.Request, sent int, kept *http.Response, last, why error) (*http.Response, error) {
+	if kept != nil && !canceled(req) {
+		return kept, nil
+	}
+	if kept != nil {
+		kept.Body.Close()
+	}
+	return nil, &RetryError{Attempts: sent, Err: joinErr(why, last)}
+}
+
+// waitUntil waits until the given time, or until the request's context
+// ends or its Cancel channel closes, whichever comes first.
+func waitUntil(req *http.Request, until time.Time) error {
+	ctx := req.Context()
+	d := time.Until(until)
+	if d <= 0 {
+		if canceled(req) {
+			return fmt.Errorf("resilient: waiting to retry: %w", cancelErr(req))
+		}
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+	case <-req.Cancel: //lint:ignore SA1019 callers that still set it are honoured
+	}
+	return fmt.Errorf("resilient: waiting %v before retrying: %w", d.Round(time.Millisecond), cancelErr(req))
+}
+
+// notSent reports the errors of an attempt that never left the process:
+// refused by the circuit breaker, or no time left for it.
+func notSent(err error) bool {
+	return err != nil && (errors.Is(err, ErrCircuitOpen) || errors.Is(err, errNoTimeLeft))
+}
+
+// decide returns how long to wait before another attempt and why
+// ("backoff" or "retry-after"), or an empty why when the call ends here.
+func (t *callTransport) decide(req, areq *http.Request, rp *replay, attempt, round int, end time.Time, resp *http.Response, err error, bo *backoff.BackOff) (time.Duration, string) {
+	p := t.retry
+	if attempt >= p.MaxAttempts || !t.shouldRetry(req, areq, resp, err) || !rp.ok() {
+		return 0, ""
+	}
+	wait, why := p.wait(round, resp, bo)
+	if why == "" || !fits(req.Context(), end, wait) || (t.open != nil && t.open(req)) {
+		return 0, ""
+	}
+	return wait, why
+}
+
+// send makes one attempt, started at now, under the earlier of the
+// attempt's deadline and end. An attempt whose deadline has passed already
+// is not sent.
+func (t *callTransport) send(req *http.Request, end, now time.Time) (*http.Response, error) {
+	at, cause := end, t.total
+	if t.attempt != nil {
+		if a := now.Add(t.attempt.after); at.IsZero() || a.Before(at) {
+			at, cause = a, t.attempt
+		}
+	}
+	if cause == nil {
+		return normalize(t.next.RoundTrip(req))
+	}
+	if !now.Before(at) {
+		closeBody(req)
+		return nil, &TimeoutError{Scope: cause.scope, After: cause.after, Err: errNoTimeLeft}
+	}
+	return roundTripBefore(t.next, req, at, cause)
+}
+
+// done is the outcome of a call: the response as it is, or the error wrapped.
+func done(attempts int, resp *http.Response, err error) (*http.Response, error) {
+	if err != nil {
+		return nil, &RetryError{Attempts: attempts, Err: err}
+	}
+	return resp, nil
+}
+
+// shouldRetry applies the rules that RetryIf cannot change. req is the
+// caller's request, areq the attempt's.
+func (t *callTransport) shouldRetry(req, areq *http.Request, resp *http.Response, err error) bool {
+	if canceled(req) || !retryableURL(req) || (err != nil && local(areq, err)) || !t.retry.RetryIf(resp, err) {
+		return false
+	}
+	return isIdempotent(req, t.idemHeader) || neverProcessed(resp, err)
+}
+
+// wait returns how long to wait before the next attempt and why; why is
+// empty when the call should end now (Retry-After too long, or the BackOff
+// said Stop).
+func (p *RetryPolicy) wait(attempt int, resp *http.Response, bo *backoff.BackOff) (time.Duration, string) {
+	if resp != nil {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			if d > p.MaxRetryAfter {
+				return 0, ""
+			}
+			return d, "retry-after"
+		}
+	}
+	if p.Backoff == nil {
+		return p.delay(attempt), "backoff"
+	}
+	if *bo == nil {
+		if *bo = p.Backoff(); *bo == nil {
+			return 0, ""
+		}
+	}
+	if d := (*bo).NextBackOff(); d != backoff.Stop && d >= 0 {
+		return d, "backoff"
+	}
+	return 0, ""
+}
+
+// normalize enforces "a response or an error": a response that comes with
+// an error is closed, a nil response with a nil error becomes an error (as
+// net/http's Client does), and a nil Body an empty one.
+func normalize(resp *http.Response, err error) (*http.Response, error) {
+	switch {
+	case err != nil && resp != nil:
+		if resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	case err == nil && resp == nil:
+		return nil, ErrNilResponse
+	case err == nil && resp.Body == nil:
+		resp.Body = http.NoBody
+	}
+	return resp, err
+}

@@ -1,0 +1,159 @@
+package resilient
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// Defaults of [HedgePolicy]; README.md says why.
+const (
+	DefaultMaxHedges       = 1
+	DefaultHedgePercentile = 0.95
+	DefaultHedgeMinDelay   = 10 * time.Millisecond
+)
+
+// HedgePolicy configures hedged requests ([WithHedging]). The zero value is
+// the default policy: one hedge, sent when the attempt is slower than 95 %
+// of the host's recent attempts, and never sooner than 10 ms.
+//
+// The default delay is adaptive because a fixed one goes stale: set below
+// a host's usual latency it doubles the load on it, set above its tail it
+// never helps, and the right value differs per host and changes with the
+// time of day. A percentile of the host's own recent latencies hedges about
+// 1 − Percentile of its attempts by construction, whatever their scale;
+// the floor keeps fast hosts from being hedged on scheduler noise. An
+// adaptive delay sends no hedge to a host until it has seen 20 of its
+// attempts.
+type HedgePolicy struct {
+	// Delay, when above zero, is a fixed delay: a hedge is sent when no
+	// answer came that long after the last attempt was sent. Zero means
+	// the adaptive delay below.
+	Delay time.Duration
+	// MaxHedges is how many hedges one call may send in all. Default 1.
+	MaxHedges int
+	// Percentile chooses the adaptive delay: the latency that this share of
+	// the host's recent attempts did not exceed, over the last 128 to 256
+	// that were answered (those cancelled because another attempt won are
+	// not counted). Hosts are keyed like the breakers and as many are kept.
+	// Default 0.95; values outside (0, 1) mean the default.
+	Percentile float64
+	// MinDelay is the floor of the adaptive delay. Default 10 ms.
+	MinDelay time.Duration
+}
+
+// WithHedging sends hedged requests: when an idempotent request (by the
+// same rule as retries: a safe method, or an idempotency key) has had no
+// answer after the policy's delay, another attempt is sent in parallel, up
+// to MaxHedges. The first answer that is not worth a retry wins; every
+// other attempt is cancelled, its response body drained and closed, and no
+// goroutine outlives the call. When every attempt's answer is worth a retry,
+// the call goes on as [WithRetry] says with the last of them.
+//
+// A hedge is an attempt like the others: it is numbered, observed and
+// logged (its [Event] has Reason "hedge"), judged by the circuit breaker,
+// counted in MaxAttempts, and paid from the retry budget ([RetryBudget]).
+// No hedge is sent while the host's breaker is not closed, while its
+// throttle gate is closed, when the budget is spent, or when the request
+// body cannot be sent twice at once (a body without GetBody is hedged only
+// once the first attempt has sent it whole).
+//
+// Hedging is part of the retry layer: given without [WithRetry], it adds
+// it, with MaxAttempts of 1 + MaxHedges.
+func WithHedging(p HedgePolicy) Option {
+	return optionFunc(func(c *config) { c.hedge = &p })
+}
+
+// normalized returns p with every default filled in.
+func (p HedgePolicy) normalized() HedgePolicy {
+	if p.MaxHedges <= 0 {
+		p.MaxHedges = DefaultMaxHedges
+	}
+	if !(p.Percentile > 0 && p.Percentile < 1) {
+		p.Percentile = DefaultHedgePercentile
+	}
+	if p.MinDelay <= 0 {
+		p.MinDelay = DefaultHedgeMinDelay
+	}
+	return p
+}
+
+// hedging is the hedging state of one client.
+type hedging struct {
+	p   HedgePolicy
+	lat *latencies // nil with a fixed Delay
+	// closed reports whether req's breaker is closed; nil without breaker.
+	closed func(*http.Request) bool
+}
+
+func newHedging(p HedgePolicy, keys *breakerSet, maxHosts int, closed func(*http.Request) bool) *hedging {
+	h := &hedging{p: p.normalized(), closed: closed}
+	if h.p.Delay <= 0 {
+		h.lat = newLatencies(keys, maxHosts)
+	}
+	return h
+}
+
+// delay returns the hedge delay for req, and the histogram its attempts'
+// latencies go to (nil with a fixed delay); ok is false while an adaptive
+// delay has too few latencies to go on.
+func (h *hedging) delay(req *http.Request) (d time.Duration, lat *hostLatency, ok bool) {
+	if h.lat == nil {
+		return h.p.Delay, nil, true
+	}
+	lat = h.lat.host(req)
+	d, ok = lat.percentile(h.p.Percentile)
+	return max(d, h.p.MinDelay), lat, ok
+}
+
+// isClosed reports whether the breaker of req is closed: hedges go only to
+// a host whose breaker is.
+func (t *breakerTransport) isClosed(req *http.Request) bool {
+	return t.set.get(req).cb.State() == gobreaker.StateClosed
+}
+
+// parallel returns a request for a hedge, with a body of its own that does
+// not disturb the attempts in flight, or false when there is none yet.
+func (r *replay) parallel() (*http.Request, bool) {
+	req := shallowCopy(r.orig)
+	switch {
+	case r.rec != nil:
+		get := r.rec.complete()
+		if get == nil {
+			return nil, false
+		}
+		body, _ := get()
+		req.Body, req.GetBody = body, get
+	case r.getBody != nil:
+		body, err := r.getBody()
+		if err != nil || body == nil {
+			return nil, false
+		}
+		req.Body = body
+	}
+	return req, true
+}
+
+// cancelBody ends an attempt's context when its body is read to EOF or
+// closed, like the deadlineBody of a timeout.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.cancel(nil)
+	}
+	return n, err
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}

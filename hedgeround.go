@@ -1,0 +1,222 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// errHedgeLost is the error reported to observers for an attempt that was
+// cancelled because another attempt of the same call answered first. The
+// breaker does not judge it.
+var errHedgeLost = errors.New("resilient: cancelled, another attempt answered first")
+
+// reasonHedge is the Reason of a hedge's [Event].
+const reasonHedge = "hedge"
+
+// hedgeable reports whether req's round may send hedges at all: hedging is
+// on, hedges and attempts are left, the request is idempotent and not an
+// upgrade, and its body can be produced more than once.
+func (t *callTransport) hedgeable(req *http.Request, rp *replay, n, hedges int) bool {
+	return t.hedge != nil && hedges < t.hedge.p.MaxHedges && n+1 < t.retry.MaxAttempts &&
+		isIdempotent(req, t.idemHeader) && req.Header.Get("Upgrade") == "" &&
+		retryableURL(req) && (rp.getBody != nil || rp.rec != nil || req.Body == nil || req.Body == http.NoBody)
+}
+
+// attemptOutcome is what one attempt came to.
+type attemptOutcome struct {
+	n            int           // the attempt's number
+	req          *http.Request // the attempt's request
+	resp         *http.Response
+	err          error
+	began, ended time.Time
+	reason       string // "hedge" for a hedge
+	cancel       context.CancelCauseFunc
+	unsent       bool // a hedge the limiter refused
+}
+
+// round sends areq and, while no answer worth keeping has come, hedges
+// after the policy's delay. It returns the outcome that decides the call
+// (the first answer not worth a retry, else the last answer, a response
+// rather than an error), the number of attempts it sent, and the updated
+// count of attempts numbered and hedges sent. Every other attempt has been
+// cancelled, drained, closed, observed and waited for.
+func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer, now, end time.Time, n, hedges *int) (attemptOutcome, int) {
+	results := make(chan attemptOutcome, 1+t.hedge.p.MaxHedges)
+	var (
+		inflight []*attemptOutcome
+		sent     int
+	)
+	launch := func(r *http.Request, reason string, began time.Time) {
+		*n++
+		ctx, cancel := context.WithCancelCause(req.Context())
+		o := &attemptOutcome{n: *n, req: r.WithContext(ctx), reason: reason, cancel: cancel, began: began}
+		inflight = append(inflight, o)
+		go func(o attemptOutcome) {
+			if o.reason == reasonHedge {
+				if err := t.admitHedge(o.req, end); err != nil {
+					closeBody(o.req)
+					o.err, o.ended, o.unsent = err, time.Now(), true
+					results <- o
+					return
+				}
+				o.began = time.Now()
+			}
+			o.resp, o.err = t.send(o.req, end, o.began)
+			o.ended = time.Now()
+			t.gate.observe(req, o.resp)
+			results <- o
+		}(*o)
+	}
+	delay, lat, ok := t.hedge.delay(req)
+	if now.IsZero() { // no clock read yet: no timeout nor observer
+		now = time.Now()
+	}
+	launch(areq, "", now)
+	timer := time.NewTimer(delay)
+	if !ok {
+		timer.Stop()
+	}
+	defer timer.Stop()
+
+	var kept *attemptOutcome
+	for len(inflight) > 0 {
+		select {
+		case o := <-results:
+			inflight = remove(inflight, o.n)
+			if notSent(o.err) || o.unsent {
+				if o.reason == reasonHedge {
+					t.budget.refund()
+				}
+				if len(inflight) > 0 || kept != nil {
+					obs.attempt(req, o.n, t.retry.MaxAttempts, o.began, o.ended, nil, o.err, 0, "", o.reason)
+					o.cancel(errHedgeLost)
+					continue
+				}
+				o.cancel(nil)
+				return o, sent
+			}
+			sent++
+			if lat != nil && o.resp != nil {
+				lat.record(o.ended.Sub(o.began)) // answers only: a refused connection is no latency
+			}
+			if !t.shouldRetry(req, o.req, o.resp, o.err) {
+				sent += t.cancelLosers(req, obs, inflight, results)
+				if kept != nil {
+					t.discard(req, obs, kept)
+				}
+				return t.keep(o), sent
+			}
+			if kept != nil && (o.resp != nil || kept.resp == nil) {
+				t.discard(req, obs, kept)
+				kept = nil
+			}
+			if kept == nil {
+				kept = &o
+			} else {
+				t.discard(req, obs, &o)
+			}
+		case <-timer.C:
+			if *hedges >= t.hedge.p.MaxHedges || *n >= t.retry.MaxAttempts || !t.mayHedge(req) {
+				continue
+			}
+			hreq, ok := rp.parallel()
+			if !ok {
+				timer.Reset(delay) // the body is not recorded whole yet
+				continue
+			}
+			if !t.budget.withdraw() {
+				closeBody(hreq)
+				obs.budgetExhausted(req, *n, t.retry.MaxAttempts)
+				continue
+			}
+			*hedges++
+			launch(hreq, reasonHedge, time.Now())
+			timer.Reset(delay)
+		}
+	}
+	if kept == nil { // cannot happen: the first attempt always reports
+		return attemptOutcome{err: ErrNilResponse}, sent
+	}
+	return t.keep(*kept), sent
+}
+
+// remove drops the attempt numbered n from the list.
+func remove(list []*attemptOutcome, n int) []*attemptOutcome {
+	for i, o := range list {
+		if o.n == n {
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	return list
+}
+
+// mayHedge reports whether a hedge may go to req's host now: its breaker
+// is closed and its throttle gate open.
+func (t *callTransport) mayHedge(req *http.Request) bool {
+	if c := t.hedge.closed; c != nil && !c(req) {
+		return false
+	}
+	if canceled(req) {
+		return false
+	}
+	d, _ := t.gate.closedFor(req, true)
+	return d <= 0
+}
+
+// admitHedge asks the limiter, if any, for a hedge; a hedge never waits for
+// the throttle gate (mayHedge checked it).
+func (t *callTransport) admitHedge(req *http.Request, end time.Time) error {
+	if t.limiter == nil {
+		return nil
+	}
+	return t.limit(req, end)
+}
+
+// keep hands back o as the round's outcome: its context lives on until
+// its response body is closed, or ends now when it has no body.
+func (t *callTransport) keep(o attemptOutcome) attemptOutcome {
+	if o.resp == nil || o.resp.Body == http.NoBody {
+		o.cancel(nil)
+		return o
+	}
+	o.resp.Body = &cancelBody{ReadCloser: o.resp.Body, cancel: o.cancel}
+	return o
+}
+
+// discard drains and closes an answer that lost, and reports it.
+func (t *callTransport) discard(req *http.Request, obs *observer, o *attemptOutcome) {
+	if o.resp != nil {
+		now := time.Now()
+		drain(o.req.Context(), o.resp, drainUntil(req, now, now, time.Time{}))
+	}
+	o.cancel(errHedgeLost)
+	obs.attempt(req, o.n, t.retry.MaxAttempts, o.began, o.ended, o.resp, o.err, 0, "", o.reason)
+}
+
+// cancelLosers cancels the attempts in flight, waits for each, drains and
+// closes what they return, reports them as lost, and returns how many of
+// them had been sent.
+func (t *callTransport) cancelLosers(req *http.Request, obs *observer, inflight []*attemptOutcome, results chan attemptOutcome) (sent int) {
+	for _, o := range inflight {
+		o.cancel(errHedgeLost)
+	}
+	for range inflight {
+		o := <-results
+		if notSent(o.err) || o.unsent {
+			t.budget.refund()
+			continue
+		}
+		sent++
+		if o.resp != nil {
+			now := time.Now()
+			drain(o.req.Context(), o.resp, now.Add(drainGrace))
+		}
+		// Its latency is not recorded: a cancelled attempt only gives a
+		// lower bound, and counting slow attempts at the hedge delay would
+		// drag the percentile down to it, round after round.
+		obs.attempt(req, o.n, t.retry.MaxAttempts, o.began, o.ended, nil, errHedgeLost, 0, "", o.reason)
+	}
+	return sent
+}

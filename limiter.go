@@ -1,0 +1,87 @@
+package resilient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Limiter paces the attempts of a client on the client's side, before the
+// host has to say so: a token bucket per host, a shared quota, a
+// concurrency cap. The package ratelimit
+// (github.com/resilient-go/resilient/ratelimit) has one per host on
+// golang.org/x/time/rate.
+//
+// Wait is called before each attempt, retries and hedges included, with a
+// context that ends at the call's deadline (the caller's, or
+// [WithTotalTimeout]'s when it is earlier). It returns nil when the
+// attempt may go, or an error that ends the call: a wait that cannot end
+// before the deadline should fail at once with an error that
+// errors.Is(err, [ErrThrottled]), such as a [*ThrottledError] with the
+// time left. Wait must be safe for concurrent use and must not change req.
+type Limiter interface {
+	Wait(ctx context.Context, req *http.Request) error
+}
+
+// WithLimiter asks l before every attempt; see [Limiter]. A call the
+// limiter refuses ends with the limiter's error (in a [*RetryError]), or
+// with the last response when an attempt was made already. A limiter
+// whose context reached the call's deadline is reported as
+// [ErrThrottled]. A nil l removes the limiter.
+func WithLimiter(l Limiter) Option {
+	return optionFunc(func(c *config) { c.limiter = l })
+}
+
+// admit holds an attempt of req until its host's throttle gate is open
+// and the limiter lets it go, within the call's deadline end; it moves now
+// to when the attempt may start. Its error means the attempt is not sent.
+func (t *callTransport) admit(req *http.Request, end time.Time, now *time.Time) error {
+	waited, err := t.gate.await(req, end, t.retry.MaxRetryAfter)
+	if err != nil {
+		return err
+	}
+	if t.limiter != nil {
+		if err := t.limit(req, end); err != nil {
+			return err
+		}
+		waited = true
+	}
+	if waited {
+		*now = time.Now()
+	}
+	return nil
+}
+
+// limit waits for the limiter, under the call's deadline end (zero: none).
+func (t *callTransport) limit(req *http.Request, end time.Time) error {
+	ctx := req.Context()
+	if dl, ok := ctx.Deadline(); !end.IsZero() && (!ok || end.Before(dl)) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, end)
+		defer cancel()
+	}
+	err := t.limiter.Wait(ctx, req)
+	switch {
+	case err == nil, errors.Is(err, ErrThrottled):
+		return err
+	case canceled(req):
+		return fmt.Errorf("resilient: waiting for the rate limit: %w", cancelErr(req))
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &ThrottledError{Err: err}
+	}
+	return err
+}
+
+// defaultKeys names hosts as the circuit breaker does by default.
+var defaultKeys breakerSet
+
+// HostKey returns the name the circuit breaker and the throttle gate give
+// req's host by default: the lower-case scheme and host, with the port
+// unless it is the scheme's default, so that example.com, EXAMPLE.com.
+// and example.com:80 are one host. A [Limiter] that works per host can
+// key on it.
+func HostKey(req *http.Request) string {
+	return defaultKeys.key(req).String()
+}
