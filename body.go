@@ -36,6 +36,9 @@ func newReplay(req *http.Request, limit int64) (*http.Request, replay) {
 		return req, r
 	case req.GetBody != nil:
 		r.getBody = req.GetBody
+		if !watchable(req.Body) {
+			return req, r
+		}
 		first := shallowCopy(req)
 		first.Body = &watchedBody{rc: req.Body, want: req.ContentLength}
 		return first, r
@@ -72,7 +75,10 @@ func (r *replay) attempt(ctx context.Context) (*http.Request, error) {
 		if body == nil {
 			return nil, ErrBodyNotReplayable
 		}
-		req.Body, req.GetBody = &watchedBody{rc: body, want: req.ContentLength}, r.getBody
+		if watchable(body) {
+			body = &watchedBody{rc: body, want: req.ContentLength}
+		}
+		req.Body, req.GetBody = body, r.getBody
 	}
 	return req, nil
 }

@@ -241,6 +241,16 @@ func heldUp(ctx context.Context) bool {
 	return ours
 }
 
+// watchable reports whether a request body is worth watching: one that
+// can write itself (io.WriterTo: the in-memory readers http.NewRequest
+// wraps, which also give GetBody) holds the caller's bytes already, cannot
+// stall or fail, and is left bare so that transports can copy it without a
+// buffer.
+func watchable(body io.ReadCloser) bool {
+	_, inMemory := body.(io.WriterTo)
+	return !inMemory
+}
+
 // watchedBody wraps a request body that is not recorded (it has GetBody,
 // or the call is not retried) while an attempt with a deadline sends it, so
 // that the breaker and the retry loop can tell a failure of the caller's

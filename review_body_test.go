@@ -196,11 +196,10 @@ func TestReviewBrokenBodyIsLocalOnTheWire(t *testing.T) {
 			r.ContentLength = 10
 			return r
 		}},
-		{"short body with GetBody", func() *http.Request {
-			r, _ := http.NewRequest("PUT", srv.URL, strings.NewReader("12345"))
-			r.ContentLength = 10
-			return r
-		}},
+		// An in-memory body (io.WriterTo, as http.NewRequest makes them) is
+		// not watched, so that transports copy it without a buffer: a wrong
+		// ContentLength on one is the one local mistake left to the host's
+		// account.
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

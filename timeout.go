@@ -62,7 +62,7 @@ func roundTripBefore(next http.RoundTripper, req *http.Request, at time.Time, ca
 	case deadlineWatcher:
 		b.watch(ctx)
 	default:
-		if b != http.NoBody {
+		if b != http.NoBody && watchable(b) {
 			areq.Body = &watchedBody{rc: b, ctx: ctx, want: req.ContentLength}
 		}
 	}
