@@ -22,13 +22,13 @@ type replay struct {
 }
 
 // newReplay prepares req for being sent more than once and returns the
-// request of the first attempt. Nothing is read here: a request with no
-// body is sent as it is, a body with GetBody is only watched (so that a
-// failure of the caller's body is not held against the host), and one without GetBody is
-// recorded, up to limit bytes, while the first attempt streams it, so the
-// first attempt costs no extra latency and no wait happens outside an
-// attempt's deadline. A body whose ContentLength exceeds limit is streamed
-// unrecorded and sent once.
+// request of the first attempt. Nothing is read here. A request with no
+// body is sent as it is; a body with GetBody is only watched, unless it is
+// in memory (see watchable), so that a failure of the caller's body is not
+// held against the host; a body without GetBody is recorded, up to limit
+// bytes, while the first attempt streams it, so the first attempt costs no
+// extra latency and no wait happens outside an attempt's deadline. A body
+// whose ContentLength exceeds limit is streamed unrecorded and sent once.
 func newReplay(req *http.Request, limit int64) (*http.Request, replay) {
 	r := replay{orig: req}
 	switch {
