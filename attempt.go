@@ -71,7 +71,7 @@ func waitUntil(req *http.Request, until time.Time) error {
 // notSent reports the errors of an attempt that never left the process:
 // refused by the circuit breaker, or no time left for it.
 func notSent(err error) bool {
-	return err != nil && (errors.Is(err, ErrCircuitOpen) || errors.Is(err, errNoTimeLeft))
+	return err != nil && (errors.Is(err, ErrCircuitOpen) || errors.Is(err, errNoTimeLeft) || errors.Is(err, ErrInvalidRequest))
 }
 
 // decide returns how long to wait before another attempt and why
@@ -99,13 +99,28 @@ func (t *callTransport) send(req *http.Request, end, now time.Time) (*http.Respo
 		}
 	}
 	if cause == nil {
-		return normalize(t.next.RoundTrip(req))
+		resp, err := normalize(t.next.RoundTrip(req))
+		return resp, invalid(req, err)
 	}
 	if !now.Before(at) {
 		closeBody(req)
 		return nil, &TimeoutError{Scope: cause.scope, After: cause.after, Err: errNoTimeLeft}
 	}
-	return roundTripBefore(t.next, req, at, cause)
+	resp, err := roundTripBefore(t.next, req, at, cause)
+	return resp, invalid(req, err)
+}
+
+// invalid marks the error of an attempt with ErrInvalidRequest when req
+// could not be sent as it is, so the transport refused it before using a
+// connection: such an attempt was not sent, and is not retried. Validation
+// runs on errors only, so a call that succeeds pays nothing for it.
+func invalid(req *http.Request, err error) error {
+	if err != nil && !errors.Is(err, ErrInvalidRequest) {
+		if v := validRequest(req); v != nil {
+			return fmt.Errorf("%w (%w)", v, err)
+		}
+	}
+	return err
 }
 
 // done is the outcome of a call: the response as it is, or the error wrapped.

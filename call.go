@@ -1,6 +1,7 @@
 package resilient
 
 import (
+	"math"
 	"net/http"
 	"time"
 
@@ -56,7 +57,7 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 	}
 	t := &callTransport{wrapped: wrapped{next}, open: o.open, obs: o.obs, idemHeader: o.idemHeader, limiter: o.limiter}
 	if o.retry == nil && o.hedge != nil {
-		o.retry = &RetryPolicy{MaxAttempts: 1 + o.hedge.normalized().MaxHedges}
+		o.retry = &RetryPolicy{MaxAttempts: 1 + min(o.hedge.normalized().MaxHedges, math.MaxInt-1)}
 	}
 	if o.retry != nil {
 		p := o.retry.normalized()
@@ -112,11 +113,6 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		obs.attempt(req, 1, 1, began, ended, resp, err, 0, "", "")
 		obs.done(req, 1, 1, began, ended, resp, err)
 		return resp, err
-	}
-	if err := validRequest(req); err != nil {
-		closeBody(req)
-		obs.done(req, 0, t.retry.MaxAttempts, began, obs.now(), nil, err)
-		return nil, err
 	}
 	return t.loop(req, obs, began, end)
 }

@@ -243,58 +243,71 @@ func TestRefusedRetryReturnsLastResponse(t *testing.T) {
 	})
 }
 
-// TestLocalErrorsNeverReachTheBreaker: requests that cannot be sent fail at
-// once with ErrInvalidRequest, are not retried, and do not open the
-// breaker for another caller's valid GET.
+// TestLocalErrorsNeverReachTheBreaker: requests that the transport refuses
+// before using a connection fail with ErrInvalidRequest (the transport's
+// own error wrapped too), count as not sent, are not retried, and do not
+// open the breaker for another caller's valid GET.
 func TestLocalErrorsNeverReachTheBreaker(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
 	bad := []struct {
 		name  string
 		build func() *http.Request
 	}{
 		{"newline in header value", func() *http.Request {
-			r, _ := http.NewRequest("GET", "http://api.example/", nil)
+			r, _ := http.NewRequest("GET", srv.URL, nil)
 			r.Header.Set("X-Note", "a\nb")
 			return r
 		}},
 		{"bad header name", func() *http.Request {
-			r, _ := http.NewRequest("GET", "http://api.example/", nil)
+			r, _ := http.NewRequest("GET", srv.URL, nil)
 			r.Header["Bad Name"] = []string{"v"}
 			return r
 		}},
 		{"nil header", func() *http.Request {
-			r, _ := http.NewRequest("GET", "http://api.example/", nil)
+			r, _ := http.NewRequest("GET", srv.URL, nil)
 			r.Header = nil
 			return r
 		}},
 		{"invalid method", func() *http.Request {
-			r, _ := http.NewRequest("GET", "http://api.example/", nil)
+			r, _ := http.NewRequest("GET", srv.URL, nil)
 			r.Method = "BAD METHOD"
 			return r
 		}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			base := &script{steps: steps(status(200))}
-			rt := NewTransport(base, WithRetry(RetryPolicy{}), WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1}))
-			for range 3 {
-				_, err := rt.RoundTrip(tt.build())
-				assert.ErrorIs(t, err, ErrInvalidRequest)
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			var handed atomic.Int32
+			base := roundTripFunc(func(r *http.Request) (*http.Response, error) { handed.Add(1); return tr.RoundTrip(r) })
+			for _, opts := range [][]Option{
+				{WithRetry(RetryPolicy{}), WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1})},
+				{WithTimeout(time.Second), WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1})},
+				{WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1})},
+			} {
+				handed.Store(0)
+				rt := NewTransport(base, opts...)
+				for range 3 {
+					_, err := rt.RoundTrip(tt.build())
+					require.Error(t, err)
+					assert.NotErrorIs(t, err, ErrCircuitOpen)
+					if len(opts) > 1 { // the call layer marks it
+						assert.ErrorIs(t, err, ErrInvalidRequest)
+					}
+					var re *RetryError
+					if errors.As(err, &re) {
+						assert.Equal(t, 0, re.Attempts, "refused by the transport: not sent")
+					}
+				}
+				assert.Equal(t, int32(3), handed.Load(), "one try each, never retried")
+				req, _ := http.NewRequest("GET", srv.URL, nil)
+				resp, err := rt.RoundTrip(req)
+				require.NoError(t, err, "the breaker is still closed")
+				resp.Body.Close()
 			}
-			assert.Equal(t, 0, base.attempts())
-			req, _ := http.NewRequest("GET", "http://api.example/", nil)
-			resp, err := rt.RoundTrip(req)
-			require.NoError(t, err)
-			resp.Body.Close()
 		})
 	}
-	// The breaker alone, without the retry layer, does not judge them either.
-	rt := NewTransport(http.DefaultTransport, WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1}))
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:1/", nil)
-	req.Header.Set("X-Note", "a\r\nb")
-	_, err := rt.RoundTrip(req)
-	require.Error(t, err)
-	_, err = rt.RoundTrip(req)
-	assert.NotErrorIs(t, err, ErrCircuitOpen)
 }
 
 // TestRequestCancelIsTheCallersCancellation: a closed Request.Cancel is not

@@ -15,6 +15,10 @@ var errHedgeLost = errors.New("resilient: cancelled, another attempt answered fi
 // reasonHedge is the Reason of a hedge's [Event].
 const reasonHedge = "hedge"
 
+// maxRoundBuffer bounds the reports of a round's attempts that are
+// buffered.
+const maxRoundBuffer = 16
+
 // hedgeable reports whether req's round may send hedges at all: hedging is
 // on, hedges and attempts are left, the request is idempotent and not an
 // upgrade, and its body can be produced more than once.
@@ -43,7 +47,10 @@ type attemptOutcome struct {
 // count of attempts numbered and hedges sent. Every other attempt has been
 // cancelled, drained, closed, observed and waited for.
 func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer, now, end time.Time, n, hedges *int) (attemptOutcome, int) {
-	results := make(chan attemptOutcome, 1+t.hedge.p.MaxHedges)
+	// Room for every attempt this round may send, so that none blocks on
+	// its report; bounded, since MaxHedges and MaxAttempts may be huge (a
+	// report then waits for the loop below, which takes them all).
+	results := make(chan attemptOutcome, 1+min(t.hedge.p.MaxHedges-*hedges, t.retry.MaxAttempts-*n-1, maxRoundBuffer))
 	var (
 		inflight []*attemptOutcome
 		sent     int
@@ -189,7 +196,7 @@ func (t *callTransport) keep(o attemptOutcome) attemptOutcome {
 func (t *callTransport) discard(req *http.Request, obs *observer, o *attemptOutcome) {
 	if o.resp != nil {
 		now := time.Now()
-		drain(o.req.Context(), o.resp, drainUntil(req, now, now, time.Time{}))
+		closeKept(drain(o.req.Context(), o.resp, drainUntil(req, now, now, time.Time{})))
 	}
 	o.cancel(errHedgeLost)
 	obs.attempt(req, o.n, t.retry.MaxAttempts, o.began, o.ended, o.resp, o.err, 0, "", o.reason)
@@ -211,7 +218,7 @@ func (t *callTransport) cancelLosers(req *http.Request, obs *observer, inflight 
 		sent++
 		if o.resp != nil {
 			now := time.Now()
-			drain(o.req.Context(), o.resp, now.Add(drainGrace))
+			closeKept(drain(o.req.Context(), o.resp, now.Add(drainGrace)))
 		}
 		// Its latency is not recorded: a cancelled attempt only gives a
 		// lower bound, and counting slow attempts at the hedge delay would

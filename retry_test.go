@@ -291,7 +291,7 @@ func TestRetryNotForBadURL(t *testing.T) {
 	for _, tt := range []struct {
 		url      string
 		attempts int // a URL with no host is refused before sending
-	}{{"ftp://api.example/x", 1}, {"http:///nohost", 0}} {
+	}{{"ftp://api.example/x", 1}, {"http:///nohost", 1}} {
 		t.Run(tt.url, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				base := &script{steps: steps(fail(errors.New("unsupported")))}

@@ -227,7 +227,9 @@ func TestReviewWireSlowUploadNotJudged(t *testing.T) {
 			assert.NotErrorIs(t, err, ErrCircuitOpen, "the slow upload opened the breaker")
 			req, _ = http.NewRequest("GET", url, nil)
 			resp, err = rt.RoundTrip(req)
-			assert.NoError(t, err, "a healthy host's breaker must still be closed")
+			// Under a loaded machine the GET may meet the 100 ms timeout
+			// itself; what matters is that the breaker let it through.
+			assert.NotErrorIs(t, err, ErrCircuitOpen, "a healthy host's breaker must still be closed")
 			if resp != nil {
 				resp.Body.Close()
 			}
@@ -241,8 +243,7 @@ func TestReviewWireSlowUploadNotJudged(t *testing.T) {
 // transport hands the 503 back at once; the retry layer then waits in
 // recorder.reopen for the transport's blocked Read, past a 300 ms total
 // timeout. (Over HTTP/1.1 net/http's own RoundTrip does not return before
-// the body is written, so HTTP/1.1 is left out: see
-// TestReviewWireStalledProducerVsTotalTimeout.)
+// the body is written, so HTTP/1.1 is left out: doc.go says so.)
 func TestReviewWireEarlyAnswerStalledProducer(t *testing.T) {
 	for _, p := range protos[1:] {
 		t.Run(p.name, func(t *testing.T) {

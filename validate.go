@@ -6,16 +6,19 @@ import (
 	"net/http"
 )
 
-// ErrInvalidRequest is returned, before anything is sent, for a request that
-// no transport could send: no URL or host, a nil Header, a method that is not
-// a token, or a header field whose name or value cannot be written on the
-// wire (a value holding CR or LF, say). Such a call is never retried and
-// never judged by a circuit breaker: it says nothing about the host.
+// ErrInvalidRequest marks the error of a request that the transport refused
+// before using a connection because it cannot be sent as it is: no URL or
+// host, a nil Header, a method that is not a token, or a header field whose
+// name or value cannot be written on the wire (a value holding CR or LF,
+// say). The transport's own error is wrapped too. Such an attempt counts as
+// not sent; it is never retried and never judged by a circuit breaker: it
+// says nothing about the host. The request is checked only when an attempt
+// fails, so a call that succeeds pays nothing for the check.
 var ErrInvalidRequest = errors.New("resilient: invalid request")
 
-// validRequest reports what net/http's Transport would refuse before using
-// a connection, so that the call layer fails at once instead of retrying a
-// local mistake. Other URL schemes are left to the base transport, which may
+// validRequest reports what net/http's Transport refuses before using a
+// connection, so that a local mistake is neither retried nor held against
+// the host. Other URL schemes are left to the base transport, which may
 // have registered them.
 func validRequest(req *http.Request) error {
 	switch {
