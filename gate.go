@@ -170,11 +170,17 @@ func (g *gate) size() int {
 	return len(g.m)
 }
 
+// maxCountedQuota is the most requests left that the gate counts down. A
+// larger quota cannot run out before later answers say it runs low, and
+// counting it would put every call of the client on the gate's slow path
+// (a clock read and a lock) for as long as it lasts.
+const maxCountedQuota = 100
+
 // observe closes the gate of req's host when resp says so: a 429 or 503
 // with Retry-After, or RateLimit fields (any status) saying that no
-// request is left until the reset; RateLimit fields that say some are left
-// set the host's quota. A response with no header fields costs nothing;
-// others cost a few map lookups.
+// request is left until the reset; RateLimit fields that say a few are
+// left (at most maxCountedQuota) set the host's quota. A response with no
+// header fields costs nothing; others cost a few map lookups.
 func (g *gate) observe(req *http.Request, resp *http.Response) {
 	if g == nil || resp == nil || len(resp.Header) == 0 {
 		return
@@ -185,7 +191,7 @@ func (g *gate) observe(req *http.Request, resp *http.Response) {
 			return
 		}
 	}
-	if left, d, ok := rateLimitQuota(resp.Header, time.Time{}); ok {
+	if left, d, ok := rateLimitQuota(resp.Header, time.Time{}); ok && left <= maxCountedQuota {
 		g.set(req, d, left)
 	}
 }

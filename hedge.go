@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -156,4 +157,48 @@ func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel(nil)
 	return err
+}
+
+// repanic hands the panic of an attempt's goroutine (a base transport's or
+// a limiter's) on to the caller's goroutine, as a call without hedging
+// would have it, once the other attempts of the round are cancelled,
+// waited for and closed: a server that recovers the panics of its
+// handlers then survives it.
+func repanic(o attemptOutcome, inflight []*attemptOutcome, results chan attemptOutcome, kept *attemptOutcome) {
+	for _, l := range inflight {
+		l.cancel(errHedgeLost)
+	}
+	for range inflight {
+		if l := <-results; l.resp != nil {
+			l.resp.Body.Close()
+		}
+	}
+	if kept != nil {
+		if kept.resp != nil {
+			kept.resp.Body.Close()
+		}
+		kept.cancel(nil)
+	}
+	o.cancel(nil)
+	panic(o.panicked)
+}
+
+// errHeldBodyCut is the error of a retryable answer kept while other
+// attempts of its round ran on, whose body could not be read in time.
+var errHeldBodyCut = errors.New("resilient: the body of a retryable answer could not be read while other attempts ran")
+
+// hold reads now, as a drain does (bounded in bytes and time), the body of
+// a retryable answer that is kept while other attempts of its round run
+// on: its attempt's deadline may pass meanwhile, and with it the body,
+// and the answer may still be the one handed back. A body cut short makes
+// the answer an error, as a drain cut short does in the retry loop.
+func hold(req *http.Request, end time.Time, o attemptOutcome) attemptOutcome {
+	if o.resp == nil {
+		return o
+	}
+	now := time.Now()
+	if o.resp = drain(o.req.Context(), o.resp, drainUntil(req, now, now, end)); o.resp == nil {
+		o.err = errHeldBodyCut
+	}
+	return o
 }

@@ -25,7 +25,7 @@ const maxRoundBuffer = 16
 func (t *callTransport) hedgeable(req *http.Request, rp *replay, n, hedges int) bool {
 	return t.hedge != nil && hedges < t.hedge.p.MaxHedges && n+1 < t.retry.MaxAttempts &&
 		isIdempotent(req, t.idemHeader) && req.Header.Get("Upgrade") == "" &&
-		retryableURL(req) && (rp.getBody != nil || rp.rec != nil || req.Body == nil || req.Body == http.NoBody)
+		retryableURL(req) && (rp.getBody != nil || rp.rec != nil && rp.ok() || req.Body == nil || req.Body == http.NoBody)
 }
 
 // attemptOutcome is what one attempt came to.
@@ -38,6 +38,7 @@ type attemptOutcome struct {
 	reason       string // "hedge" for a hedge
 	cancel       context.CancelCauseFunc
 	unsent       bool // a hedge the limiter refused
+	panicked     any  // what its goroutine panicked with, if it did
 }
 
 // round sends areq and, while no answer worth keeping has come, hedges
@@ -61,6 +62,12 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 		o := &attemptOutcome{n: *n, req: r.WithContext(ctx), reason: reason, cancel: cancel, began: began}
 		inflight = append(inflight, o)
 		go func(o attemptOutcome) {
+			defer func() {
+				if p := recover(); p != nil { // the caller's goroutine panics instead
+					o.panicked = p
+					results <- o
+				}
+			}()
 			if o.reason == reasonHedge {
 				if err := t.admitHedge(o.req, end); err != nil {
 					closeBody(o.req)
@@ -92,6 +99,9 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 		select {
 		case o := <-results:
 			inflight = remove(inflight, o.n)
+			if o.panicked != nil {
+				repanic(o, inflight, results, kept)
+			}
 			if notSent(o.err) || o.unsent {
 				if o.reason == reasonHedge {
 					t.budget.refund()
@@ -111,18 +121,21 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 			if !t.shouldRetry(req, o.req, o.resp, o.err) {
 				sent += t.cancelLosers(req, obs, inflight, results)
 				if kept != nil {
-					t.discard(req, obs, kept)
+					t.discard(req, obs, end, kept)
 				}
 				return t.keep(o), sent
 			}
 			if kept != nil && (o.resp != nil || kept.resp == nil) {
-				t.discard(req, obs, kept)
+				t.discard(req, obs, end, kept)
 				kept = nil
 			}
 			if kept == nil {
+				if len(inflight) > 0 {
+					o = hold(req, end, o)
+				}
 				kept = &o
 			} else {
-				t.discard(req, obs, &o)
+				t.discard(req, obs, end, &o)
 			}
 		case <-timer.C:
 			if *hedges >= t.hedge.p.MaxHedges || *n >= t.retry.MaxAttempts || !t.mayHedge(req) {
@@ -130,7 +143,9 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 			}
 			hreq, ok := rp.parallel()
 			if !ok {
-				timer.Reset(delay) // the body is not recorded whole yet
+				if rp.ok() {
+					timer.Reset(delay) // the body is not recorded whole yet
+				}
 				continue
 			}
 			if !t.budget.withdraw() {
@@ -192,11 +207,12 @@ func (t *callTransport) keep(o attemptOutcome) attemptOutcome {
 	return o
 }
 
-// discard drains and closes an answer that lost, and reports it.
-func (t *callTransport) discard(req *http.Request, obs *observer, o *attemptOutcome) {
+// discard drains and closes an answer that lost, within the call's
+// deadline end, and reports it.
+func (t *callTransport) discard(req *http.Request, obs *observer, end time.Time, o *attemptOutcome) {
 	if o.resp != nil {
 		now := time.Now()
-		closeKept(drain(o.req.Context(), o.resp, drainUntil(req, now, now, time.Time{})))
+		closeKept(drain(o.req.Context(), o.resp, drainUntil(req, now, now, end)))
 	}
 	o.cancel(errHedgeLost)
 	obs.attempt(req, o.n, t.retry.MaxAttempts, o.began, o.ended, o.resp, o.err, 0, "", o.reason)

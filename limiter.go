@@ -16,7 +16,8 @@ import (
 //
 // Wait is called before each attempt, retries and hedges included, with a
 // context that ends at the call's deadline (the caller's, or
-// [WithTotalTimeout]'s when it is earlier). It returns nil when the
+// [WithTotalTimeout]'s when it is earlier) and is cancelled when the
+// caller gives up, a closed Request.Cancel included. It returns nil when the
 // attempt may go, or an error that ends the call: a wait that cannot end
 // before the deadline should fail at once with an error that
 // errors.Is(err, [ErrThrottled]), such as a [*ThrottledError] with the
@@ -54,13 +55,29 @@ func (t *callTransport) admit(req *http.Request, end time.Time, now *time.Time) 
 	return nil
 }
 
-// limit waits for the limiter, under the call's deadline end (zero: none).
+// limit waits for the limiter, under the call's deadline end (zero: none)
+// and until the caller gives up, Request.Cancel included.
 func (t *callTransport) limit(req *http.Request, end time.Time) error {
 	ctx := req.Context()
 	if dl, ok := ctx.Deadline(); !end.IsZero() && (!ok || end.Before(dl)) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, end)
 		defer cancel()
+	}
+	//lint:ignore SA1019 callers that still set it are honoured
+	if req.Cancel != nil {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			select {
+			case <-req.Cancel: //lint:ignore SA1019 as above
+				stop()
+			case <-ctx.Done():
+			}
+		}()
+		defer func() { stop(); <-watched }()
 	}
 	err := t.limiter.Wait(ctx, req)
 	switch {

@@ -34,7 +34,8 @@ func WithRateLimit(perSecond float64, burst int) resilient.Option {
 // Limiter is a [resilient.Limiter] with one [rate.Limiter] per host,
 // created on a host's first request and dropped, least recently used
 // first, when more than DefaultMaxHosts are held. It is safe for
-// concurrent use; make one with [New].
+// concurrent use; make one with [New]. A nil or zero Limiter sets no
+// limit.
 type Limiter struct {
 	limit rate.Limit
 	burst int
@@ -70,7 +71,7 @@ var errNever = errors.New("ratelimit: the limit lets no request through")
 // returns a [*resilient.ThrottledError] at once, with the wait it would
 // have needed, and gives the token back.
 func (l *Limiter) Wait(ctx context.Context, req *http.Request) error {
-	if l.limit == rate.Inf {
+	if l == nil || l.limit == rate.Inf || l.limit == 0 { // nil and the zero Limiter set no limit
 		return nil
 	}
 	key := resilient.HostKey(req)
