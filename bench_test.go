@@ -101,6 +101,16 @@ func BenchmarkPut8MiB(b *testing.B) {
 	}, false)
 }
 
+// BenchmarkPutRecorded sends a 64 KiB body without GetBody (a stream the
+// caller cannot rewind): the retry layer records it while it is sent, so
+// B/op shows the recording, and nothing is read before the attempt.
+func BenchmarkPutRecorded(b *testing.B) {
+	payload := bytes.Repeat([]byte("x"), 64<<10)
+	roundTrips(b, stacks(memTransport{}), nil, func() *http.Request {
+		return newRequest("PUT", "http://api.example/blob", onlyReader{bytes.NewReader(payload)})
+	}, false)
+}
+
 // BenchmarkBreaker measures what a closed breaker adds to a successful
 // request, and what a refusal by an open one costs.
 func BenchmarkBreaker(b *testing.B) {

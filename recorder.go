@@ -191,7 +191,7 @@ func (b *recordedBody) Read(p []byte) (int, error) {
 		if r.read > r.limit {
 			r.over, r.buf = true, nil
 		} else {
-			r.buf = append(r.buf, p[:n]...)
+			r.buf = appendRecorded(r.buf, p[:n], r.want, r.limit)
 		}
 	}
 	switch {
@@ -281,3 +281,21 @@ func (b *watchedBody) Close() error { return b.rc.Close() }
 func (b *watchedBody) watch(ctx context.Context) { b.ctx = ctx }
 
 func (b *watchedBody) local() bool { return b.reading.Load() || b.bad.Load() }
+
+// appendRecorded appends p to buf. The first growth takes the body's
+// ContentLength at once when it is known and within limit; after that the
+// buffer doubles (from 4 KiB), so a body of n bytes costs at most about 2n
+// of garbage, never past limit.
+func appendRecorded(buf, p []byte, want, limit int64) []byte {
+	if need := len(buf) + len(p); need > cap(buf) {
+		size := max(2*cap(buf), need, 4<<10)
+		if cap(buf) == 0 && want >= int64(need) && want <= limit {
+			size = int(want)
+		}
+		size = int(min(int64(size), max(limit, int64(need))))
+		grown := make([]byte, len(buf), size)
+		copy(grown, buf)
+		buf = grown
+	}
+	return append(buf, p...)
+}
