@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,37 +128,12 @@ func (s *breakerSet) get(req *http.Request) *hostBreaker {
 // first, least recently used first, then the others the same way. Doing it
 // by the quarter keeps the cost per new key constant on average.
 func (s *breakerSet) shrink() {
-	type aged struct {
-		k      breakerKey
-		closed bool
-		used   int64
-	}
-	all := make([]aged, 0, len(s.m))
-	for k, b := range s.m {
-		all = append(all, aged{k, b.cb.State() == gobreaker.StateClosed, b.lastUsed.Load()})
-	}
-	slices.SortFunc(all, func(a, b aged) int {
-		if a.closed != b.closed {
-			if a.closed {
-				return -1
-			}
-			return 1
+	evict(s.m, s.p.MaxBreakers*3/4, func(b *hostBreaker) int64 {
+		if b.cb.State() != gobreaker.StateClosed {
+			return b.lastUsed.Load() + 1<<62 // open and half-open breakers go last
 		}
-		switch {
-		case a.used < b.used:
-			return -1
-		case a.used > b.used:
-			return 1
-		}
-		return 0
+		return b.lastUsed.Load()
 	})
-	target := s.p.MaxBreakers * 3 / 4
-	for _, a := range all {
-		if len(s.m) <= target {
-			return
-		}
-		delete(s.m, a.k)
-	}
 }
 
 // size returns the number of breakers held.

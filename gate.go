@@ -1,10 +1,8 @@
 package resilient
 
 import (
-	"cmp"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,18 +147,7 @@ func (g *gate) shrink(now int64) {
 	if len(g.m) < g.max {
 		return
 	}
-	type entry struct {
-		k     breakerKey
-		until int64
-	}
-	all := make([]entry, 0, len(g.m))
-	for k, e := range g.m {
-		all = append(all, entry{k, e.until})
-	}
-	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.until, b.until) })
-	for _, e := range all[:len(all)-g.max*3/4] {
-		delete(g.m, e.k)
-	}
+	evict(g.m, g.max*3/4, func(e gateEntry) int64 { return e.until })
 }
 
 // size returns the number of closed gates held.

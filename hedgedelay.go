@@ -1,10 +1,8 @@
 package resilient
 
 import (
-	"cmp"
 	"math/bits"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,18 +65,7 @@ func (l *latencies) host(req *http.Request) *hostLatency {
 // shrink drops the least recently used hosts down to three quarters of
 // max. Called with mu held.
 func (l *latencies) shrink() {
-	type aged struct {
-		k    breakerKey
-		used int64
-	}
-	all := make([]aged, 0, len(l.m))
-	for k, h := range l.m {
-		all = append(all, aged{k, h.used.Load()})
-	}
-	slices.SortFunc(all, func(a, b aged) int { return cmp.Compare(a.used, b.used) })
-	for _, a := range all[:len(all)-l.max*3/4] {
-		delete(l.m, a.k)
-	}
+	evict(l.m, l.max*3/4, func(h *hostLatency) int64 { return h.used.Load() })
 }
 
 // record adds one latency.
