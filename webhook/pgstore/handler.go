@@ -29,7 +29,13 @@ import (
 // process returned nil and the transaction committed; 500 when process
 // returned an error (or the transaction was aborted by a failed statement
 // that process ignored); 503 with Retry-After when the database fails or
-// does not answer within the StoreTimeout of [webhook.WithStoreTimeout].
+// does not answer within the StoreTimeout of [webhook.WithStoreTimeout],
+// also under process: when process returns an error and the transaction's
+// connection is closed (a killed backend, a restart, a dropped network),
+// or the error is the server's word that the session or the server is
+// going away (severity FATAL, or SQLSTATE class 08, 53, 58 or 57P01 to
+// 57P05), the database failed, not the event. A context that ended is not
+// a database failure: a process whose own timeout ran out gets 500.
 // A delivery of an event whose transaction is open elsewhere waits for it
 // (200 if it commits, processes if it rolls back) up to half the
 // StoreTimeout, then gets 409 and is retried by its sender.
@@ -38,9 +44,10 @@ import (
 // [ErrTxOwned]); nested transactions (tx.Begin, savepoints) are fine. It
 // runs in READ COMMITTED with the request's context. A panic in process
 // rolls back and is re-raised, as net/http expects of a handler (the same
-// as [webhook.Handler]). Database errors (begin, insert, commit, rollback),
-// and a commit turned into a rollback by a statement that failed in
-// process, go to [webhook.WithErrorHandler], unless the sender hung up.
+// as [webhook.Handler]). Database errors (begin, insert, commit, rollback
+// on a live connection, the database failing under process), and a commit
+// turned into a rollback by a statement that failed in process, go to
+// [webhook.WithErrorHandler], unless the sender hung up.
 // [webhook.WithStore] and [webhook.WithLease] do not apply.
 func (s *Store) Handler(v webhook.Verifier, process func(ctx context.Context, tx pgx.Tx, e webhook.Event) error, opts ...webhook.HandlerOption) http.Handler {
 	rc := webhook.NewReceiver(v, opts...)
@@ -182,6 +189,9 @@ func (h *txHandler) run(ctx context.Context, tx pgx.Tx, e webhook.Event) (status
 		}
 	}()
 	if err := h.process(ctx, ownedTx{tx}, e); err != nil {
+		if dbFailed(ctx, tx, err) {
+			return http.StatusServiceUnavailable, fmt.Errorf("webhook: pgstore: database failed under process: %w", err)
+		}
 		return http.StatusInternalServerError, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, h.set.StoreTimeout)
@@ -203,11 +213,13 @@ func (h *txHandler) run(ctx context.Context, tx pgx.Tx, e webhook.Event) (status
 
 // rollback ends tx within StoreTimeout and the request's context. If that
 // context is over, pgx closes the connection instead, which ends the
-// transaction on the server all the same.
+// transaction on the server all the same; so does a connection that died
+// before or during the rollback, which is not reported again.
 func (h *txHandler) rollback(ctx context.Context, tx pgx.Tx, e webhook.Event) {
 	ctx, cancel := context.WithTimeout(ctx, h.set.StoreTimeout)
 	defer cancel()
-	if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) && ctx.Err() == nil {
+	err := tx.Rollback(ctx)
+	if err != nil && !errors.Is(err, pgx.ErrTxClosed) && ctx.Err() == nil && !tx.Conn().IsClosed() {
 		h.rc.ReportError(ctx, e, fmt.Errorf("webhook: pgstore: rollback: %w", err))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -197,5 +198,86 @@ func TestHandlerLockTimeoutIsRestored(t *testing.T) {
 	}
 	if got != "0" {
 		t.Fatalf("lock_timeout in process = %q, want the session's 0", got)
+	}
+}
+
+// TestTransactionalHandlerAnswers503WhenConnectionDies: a connection that
+// dies under process's statement is the database failing, not the event:
+// 503 with Retry-After (one error reported, not a rollback on a dead
+// connection besides), and the redelivery processes the event once. A
+// statement of process that fails on its own is still process's error:
+// 500.
+func TestTransactionalHandlerAnswers503WhenConnectionDies(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Skipf("needs a postgres:// URL to proxy, got %q", dsn)
+	}
+	for _, tc := range []struct {
+		name string
+		// insert writes the effect of the first delivery, or fails.
+		insert func(ctx context.Context, tx pgx.Tx, p *proxy, fx, id string) error
+		want   int
+		errs   int
+	}{
+		{"backend terminated during the INSERT", func(ctx context.Context, tx pgx.Tx, _ *proxy, fx, id string) error {
+			// The test's own connection ends itself while inserting.
+			_, err := tx.Exec(ctx, "INSERT INTO "+fx+" SELECT $1::text WHERE pg_terminate_backend(pg_backend_pid())", id)
+			return err
+		}, http.StatusServiceUnavailable, 1},
+		{"network dropped before the INSERT's reply", func(ctx context.Context, tx pgx.Tx, p *proxy, fx, id string) error {
+			p.cut(false)
+			_, err := tx.Exec(ctx, "INSERT INTO "+fx+" VALUES ($1)", id)
+			return fmt.Errorf("insert: %v", err) // the cause is lost: the dead connection tells
+		}, http.StatusServiceUnavailable, 1},
+		{"the INSERT fails on its own", func(ctx context.Context, tx pgx.Tx, _ *proxy, fx, _ string) error {
+			_, err := tx.Exec(ctx, "INSERT INTO "+fx+" VALUES (NULL)") // NOT NULL
+			return err
+		}, http.StatusInternalServerError, 0},
+		{"process's own timeout ends the INSERT", func(ctx context.Context, tx pgx.Tx, _ *proxy, fx, id string) error {
+			// pgx closes the connection at the deadline: still not the
+			// database's failure.
+			ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			_, err := tx.Exec(ctx, "INSERT INTO "+fx+" SELECT $1::text FROM pg_sleep(10)", id)
+			return err
+		}, http.StatusInternalServerError, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProxy(t, u.Host)
+			pu := *u
+			pu.Host = p.ln.Addr().String()
+			pool := newPool(t, pu.String())
+			direct := newPool(t, dsn)
+			_, table := newStoreOn(t, direct)
+			fx := effects(t, direct)
+			s, err := pgstore.New(context.Background(), pool, pgstore.WithTable(table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var calls atomic.Int32
+			var reported []error
+			h := s.Handler(verifier(t), func(ctx context.Context, tx pgx.Tx, e webhook.Event) error {
+				if calls.Add(1) == 1 {
+					return tc.insert(ctx, tx, p, fx, e.ID)
+				}
+				_, err := tx.Exec(ctx, "INSERT INTO "+fx+" VALUES ($1)", e.ID)
+				return err
+			}, webhook.WithErrorHandler(func(_ context.Context, _ webhook.Event, err error) { reported = append(reported, err) }))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, delivery(t, "/", "evt_killed", "{}"))
+			if w.Code != tc.want || (tc.want == http.StatusServiceUnavailable) != (w.Header().Get("Retry-After") != "") {
+				t.Fatalf("connection died: status %d, Retry-After %q; want %d", w.Code, w.Header().Get("Retry-After"), tc.want)
+			}
+			if len(reported) != tc.errs {
+				t.Fatalf("errors reported: %v, want %d", reported, tc.errs)
+			}
+			if got := serve(t, h, delivery(t, "/", "evt_killed", "{}")); got != http.StatusOK {
+				t.Fatalf("redelivery: status %d, want 200", got)
+			}
+			if n := count(t, direct, fx, "evt_killed"); n != 1 || calls.Load() != 2 {
+				t.Fatalf("%d effects after %d calls, want 1 after 2", n, calls.Load())
+			}
+		})
 	}
 }

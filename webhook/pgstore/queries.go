@@ -17,7 +17,10 @@ type queries struct {
 	claim string
 	// extend, complete and release change the row only if token $2 still
 	// holds key $1: not done and unexpired. Zero rows means the lease was
-	// lost, whether or not another delivery took the key since.
+	// lost, whether or not another delivery took the key since. complete
+	// puts its call's nonce $4 in place of the token, and also matches a
+	// done row holding $4: a second run of one call, after the first one's
+	// reply was lost, finds its own work and changes one row again.
 	extend   string
 	complete string
 	release  string
@@ -46,8 +49,8 @@ UNION ALL
 SELECT false, done FROM live`, table),
 		extend: fmt.Sprintf(`UPDATE %s SET expires = now() + $3::bigint * interval '1 microsecond'
 	WHERE key = $1 AND token = $2 AND NOT done AND expires > now()`, table),
-		complete: fmt.Sprintf(`UPDATE %s SET done = true, expires = now() + $3::bigint * interval '1 microsecond'
-	WHERE key = $1 AND token = $2 AND NOT done AND expires > now()`, table),
+		complete: fmt.Sprintf(`UPDATE %s SET done = true, token = $4, expires = now() + $3::bigint * interval '1 microsecond'
+	WHERE key = $1 AND (token = $2 AND NOT done AND expires > now() OR token = $4 AND done)`, table),
 		release: fmt.Sprintf(`DELETE FROM %s WHERE key = $1 AND token = $2 AND NOT done AND expires > now()`, table),
 		state:   fmt.Sprintf(`SELECT done AND expires > now() FROM %s WHERE key = $1`, table),
 		prune: fmt.Sprintf(`DELETE FROM %[1]s WHERE key IN (

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/resilient-go/resilient/webhook"
@@ -25,8 +26,9 @@ import (
 // or set [WithPruneInterval] and [Store.Close] the store when done. A Store
 // is safe for concurrent use; it does not own the pool and never closes it.
 type Store struct {
-	pool *pgxpool.Pool
-	q    queries // the SQL, table name filled in
+	pool     *pgxpool.Pool
+	q        queries // the SQL, table name filled in
+	attempts int     // runs of a token-checked statement, without a deadline
 
 	onPrune   func(int64, error)
 	stop      context.CancelFunc // ends the pruning goroutine, if any
@@ -58,7 +60,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if err := createTable(ctx, pool, table); err != nil {
 		return nil, err
 	}
-	s := &Store{pool: pool, q: newQueries(table), onPrune: c.onPrune}
+	// Enough to go through a pool of connections killed at once and
+	// reach a new one.
+	attempts := int(pool.Config().MaxConns) + 1
+	s := &Store{pool: pool, q: newQueries(table), attempts: attempts, onPrune: c.onPrune}
 	if c.pruneInterval > 0 {
 		s.startPruning(c.pruneInterval)
 	}
@@ -110,6 +115,14 @@ func (s *Store) claim(ctx context.Context, db querier, key, token string, d time
 // (the database's now). It fails with [webhook.ErrLeaseLost] when c does not
 // hold the key (see [Store.Release]), and with [ErrInvalidLease] for a
 // lease of zero or less.
+//
+// Extend, Complete and Release change the row only while c's token holds
+// it, so running one twice cannot touch another delivery's claim: when the
+// connection fails under one (a killed backend, a reset, a restart), it
+// runs again on another connection of the pool, pausing 5 ms, then twice
+// as long each time up to 250 ms, until it succeeds, fails otherwise, or
+// ctx ends (without a deadline on ctx, at most the pool's MaxConns + 1
+// runs). It never runs past ctx.
 func (s *Store) Extend(ctx context.Context, c webhook.Claim, lease time.Duration) error {
 	if lease <= 0 {
 		return ErrInvalidLease
@@ -120,26 +133,40 @@ func (s *Store) Extend(ctx context.Context, c webhook.Claim, lease time.Duration
 // Complete implements [webhook.Store]: the key is done, and Claim answers
 // [webhook.Done] for keep from now (zero or less: not at all); after that
 // the key is forgotten. It fails with [webhook.ErrLeaseLost] when c does
-// not hold the key (see [Store.Release]).
+// not hold the key (see [Store.Release]). Retried after a lost connection
+// (see [Store.Extend]); the row records which call marked it done, so a
+// run whose reply was lost after it committed is recognised by the next
+// run of the same call, which answers nil, while another Complete of c
+// gets ErrLeaseLost.
 func (s *Store) Complete(ctx context.Context, c webhook.Claim, keep time.Duration) error {
-	return s.exec(ctx, "complete", s.q.complete, c, max(keep, 0).Microseconds())
+	return s.exec(ctx, "complete", s.q.complete, c, max(keep, 0).Microseconds(), rand.Text())
 }
 
 // Release implements [webhook.Store]: the claim is deleted, so that the
 // next Claim of the key wins. It fails with [webhook.ErrLeaseLost] when c
 // does not hold the key: its token is not the row's, the key is done, or
 // the lease ran out (by the database's clock), whether or not another
-// delivery took the key since.
+// delivery took the key since. Retried after a lost connection (see
+// [Store.Extend]); a run whose reply was lost after it committed leaves
+// the next run nothing to delete, so Release then reports ErrLeaseLost
+// though the claim is released as asked.
 func (s *Store) Release(ctx context.Context, c webhook.Claim) error {
 	return s.exec(ctx, "release", s.q.release, c)
 }
 
-// exec runs a token-checked statement; no row changed is ErrLeaseLost.
+// exec runs a token-checked statement, again after a lost connection; no
+// row changed is ErrLeaseLost.
 func (s *Store) exec(ctx context.Context, op, query string, c webhook.Claim, args ...any) error {
 	if c.Token == "" {
 		return webhook.ErrLeaseLost
 	}
-	tag, err := s.pool.Exec(ctx, query, append([]any{[]byte(c.Key), c.Token}, args...)...)
+	args = append([]any{[]byte(c.Key), c.Token}, args...)
+	var tag pgconn.CommandTag
+	err := retry(ctx, s.attempts, func() error {
+		var err error
+		tag, err = s.pool.Exec(ctx, query, args...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("webhook: pgstore: %s: %w", op, err)
 	}

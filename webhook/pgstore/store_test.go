@@ -2,14 +2,19 @@ package pgstore_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/resilient-go/resilient/internal/testenv"
@@ -234,5 +239,200 @@ func TestPruneInterval(t *testing.T) {
 	// Closed: the store still works, the pool is open.
 	if c, err := s.Claim(ctx, "after close", time.Minute); err != nil || c.Result != webhook.Claimed {
 		t.Fatalf("Claim after Close = %+v, %v", c, err)
+	}
+}
+
+// replyCutter drops the connections of a pool at chosen moments: armed, it
+// lets the next statement run and commit, then drops the connection
+// instead of handing the reply to pgx, as a network that fails at the
+// wrong moment does.
+type replyCutter struct{ armed atomic.Bool }
+
+// cutConn follows the server's messages on one connection (a type byte and
+// a length, then the body) to find the ReadyForQuery that ends a
+// statement: sent after its commit.
+type cutConn struct {
+	net.Conn
+	cut       *replyCutter
+	hdr       []byte // the part read of the current message's header
+	left      int    // bytes of the current message's body still to come
+	completed bool   // a CommandComplete since the last ReadyForQuery
+}
+
+func (c *cutConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.scan(p[:n]) && c.cut.armed.CompareAndSwap(true, false) {
+		c.Conn.Close()
+		return 0, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// scan reports whether b holds the ReadyForQuery after a CommandComplete.
+func (c *cutConn) scan(b []byte) bool {
+	done := false
+	for len(b) > 0 {
+		if c.left > 0 {
+			k := min(c.left, len(b))
+			c.left, b = c.left-k, b[k:]
+			continue
+		}
+		k := min(5-len(c.hdr), len(b))
+		c.hdr, b = append(c.hdr, b[:k]...), b[k:]
+		if len(c.hdr) < 5 {
+			break
+		}
+		switch c.hdr[0] {
+		case 'C':
+			c.completed = true
+		case 'Z':
+			done = done || c.completed
+			c.completed = false
+		}
+		c.left, c.hdr = int(binary.BigEndian.Uint32(c.hdr[1:]))-4, c.hdr[:0]
+	}
+	return done
+}
+
+// cutPool returns a pool of one connection to the test database, whose
+// replies cut can drop. TLS is off, so that the messages can be read.
+func cutPool(t *testing.T) (*pgxpool.Pool, *replyCutter) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	cfg.ConnConfig.TLSConfig, cfg.ConnConfig.Fallbacks = nil, nil
+	cut := &replyCutter{}
+	var d net.Dialer
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &cutConn{Conn: c, cut: cut}, nil
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, cut
+}
+
+// TestTokenCheckedCallsRetriedOnFreshConnection: Extend, Complete and
+// Release that lose their connection run again on another one, within
+// their context: a killed backend does not make a processed event look
+// unprocessed. A Complete whose reply was lost after it committed
+// recognises its own work; a Release in that case reports ErrLeaseLost,
+// as documented, though the claim is released.
+func TestTokenCheckedCallsRetriedOnFreshConnection(t *testing.T) {
+	faults := []struct {
+		name string
+		// fail makes the next statement of pool fail.
+		fail      func(t *testing.T, pool, admin *pgxpool.Pool, cut *replyCutter)
+		replyLost bool
+	}{
+		{"backend terminated", func(t *testing.T, pool, admin *pgxpool.Pool, _ *replyCutter) {
+			ctx := context.Background()
+			var pid int32
+			if err := pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			var gone bool // the pool's only connection, the test's own
+			if err := admin.QueryRow(ctx, "SELECT pg_terminate_backend($1, 10000)", pid).Scan(&gone); err != nil || !gone {
+				t.Fatalf("terminate backend %d: %v, %v", pid, gone, err)
+			}
+		}, false},
+		{"reply lost after commit", func(_ *testing.T, _, _ *pgxpool.Pool, cut *replyCutter) { cut.armed.Store(true) }, true},
+	}
+	type call = func(context.Context, *pgstore.Store, webhook.Claim) error
+	extend := func(ctx context.Context, s *pgstore.Store, c webhook.Claim) error {
+		return s.Extend(ctx, c, time.Hour)
+	}
+	complete := func(ctx context.Context, s *pgstore.Store, c webhook.Claim) error {
+		return s.Complete(ctx, c, time.Hour)
+	}
+	release := func(ctx context.Context, s *pgstore.Store, c webhook.Claim) error {
+		return s.Release(ctx, c)
+	}
+	ops := []struct {
+		name string
+		call call
+		// lostReply is the error wanted when the reply was lost.
+		lostReply error
+		after     webhook.ClaimResult // the key's state after
+	}{
+		{"Extend", extend, nil, webhook.InProgress},
+		{"Complete", complete, nil, webhook.Done},
+		{"Release", release, webhook.ErrLeaseLost, webhook.Claimed},
+	}
+	admin := newPool(t, testenv.Postgres(t))
+	for _, f := range faults {
+		for _, op := range ops {
+			t.Run(f.name+"/"+op.name, func(t *testing.T) {
+				pool, cut := cutPool(t)
+				s, _ := newStoreOn(t, pool)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				c, err := s.Claim(ctx, "evt", time.Minute)
+				if err != nil || c.Result != webhook.Claimed {
+					t.Fatalf("Claim = %+v, %v", c, err)
+				}
+				f.fail(t, pool, admin, cut)
+				err = op.call(ctx, s, c)
+				var want error
+				if f.replyLost {
+					want = op.lostReply
+				}
+				if !errors.Is(err, want) || (want == nil && err != nil) {
+					t.Fatalf("%s after the connection died = %v, want %v", op.name, err, want)
+				}
+				if cut.armed.Load() {
+					t.Fatal("the reply was not cut: the test proves nothing")
+				}
+				if got, err := s.Claim(ctx, "evt", time.Minute); err != nil || got.Result != op.after {
+					t.Fatalf("Claim after %s = %v, %v; want %v", op.name, got.Result, err, op.after)
+				}
+			})
+		}
+	}
+}
+
+// TestTokenCheckedCallsRetryWithinTheirContext: against a database gone
+// for good, Complete tries again until its context ends and says so;
+// without a deadline it gives up after a bounded number of runs, with the
+// last failure.
+func TestTokenCheckedCallsRetryWithinTheirContext(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		t.Skipf("needs a postgres:// URL to proxy, got %q", dsn)
+	}
+	p := newProxy(t, u.Host)
+	pu := *u
+	pu.Host = p.ln.Addr().String()
+	pool := newPool(t, pu.String())
+	_, table := newStoreOn(t, newPool(t, dsn))
+	s, err := pgstore.New(context.Background(), pool, pgstore.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Claim(context.Background(), "evt", time.Minute)
+	if err != nil || c.Result != webhook.Claimed {
+		t.Fatalf("Claim = %+v, %v", c, err)
+	}
+	p.down() // connections refused from now on
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = s.Complete(ctx, c, time.Hour)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Complete with the database gone = %v, want DeadlineExceeded", err)
+	}
+	var connectErr *pgconn.ConnectError
+	err = s.Complete(context.Background(), c, time.Hour)
+	if errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &connectErr) {
+		t.Fatalf("Complete without a deadline, the database gone = %v, want the *pgconn.ConnectError", err)
 	}
 }

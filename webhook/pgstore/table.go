@@ -51,7 +51,8 @@ func isIdentifier(s string) bool {
 //
 // The columns: key is the event key as bytes (bytea compares bytes exactly,
 // whatever the collation, and holds any string); token identifies the
-// holder of a claim (empty for rows written by [Store.Handler]); done tells a
+// holder of a claim, and once done the Complete call that marked it (empty
+// for rows written by [Store.Handler]); done tells a
 // processed event from a claim; expires is when a claim's lease ends or
 // when a done event is forgotten. The index on expires serves [Store.Prune].
 func createTable(ctx context.Context, pool *pgxpool.Pool, table string) error {

@@ -2,7 +2,10 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -56,4 +59,55 @@ func explain(ctx context.Context, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w (%w)", cause, err)
+}
+
+// Pauses between the runs of a token-checked script whose connection
+// failed, and the most runs when ctx has no deadline. go-redis has retried
+// on its own (MaxRetries) inside each run already.
+const (
+	firstPause  = 5 * time.Millisecond
+	maxPause    = 250 * time.Millisecond
+	maxAttempts = 3
+)
+
+// retry runs script like [Store.run] until it succeeds, fails other than
+// by a lost connection ([connLost]), or ctx ends; without a deadline on
+// ctx, at most maxAttempts times. It never waits past ctx: when ctx ends
+// during a pause, the error says so and wraps the last failure too. Only
+// the token-checked scripts go through it, which may run twice (see
+// [Store.Extend]).
+func (s *Store) retry(ctx context.Context, script *redis.Script, key string, args ...any) (int64, error) {
+	_, bounded := ctx.Deadline()
+	pause := firstPause
+	for n := 1; ; n++ {
+		r, err := s.run(ctx, script, key, args...)
+		if err == nil || ctx.Err() != nil || !connLost(err) || (!bounded && n >= maxAttempts) {
+			return r, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("%w (after %d attempts, the last: %w)", context.Cause(ctx), n, err)
+		case <-t.C:
+		}
+		pause = min(2*pause, maxPause)
+	}
+}
+
+// connLost reports whether err says that the connection failed, not the
+// script: it broke or was closed (EOF, a reset, a refused dial, a socket
+// timeout). The script may or may not have run. A reply of Redis (an
+// error such as WRONGTYPE or LOADING, which go-redis retries itself when
+// it may), the client closed, or an error of ctx is not a lost connection.
+func connLost(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		return false
+	}
+	var netErr net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &netErr)
 }

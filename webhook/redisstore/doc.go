@@ -17,9 +17,39 @@
 // lease ran out cannot complete or release the claim of the delivery that
 // took over. An event is processed a second time only when its side effect
 // happened but was not recorded as done: the process crashed or was cut
-// off from Redis past its lease, or Complete failed. Process functions
-// that must never run twice need their own idempotency, or the
-// transactional store of webhook/pgstore.
+// off from Redis past its lease, or Complete failed on every attempt
+// within the store timeout. Process functions that must never run twice
+// need their own idempotency, or the transactional store of
+// webhook/pgstore.
+//
+// # Killed connections
+//
+// go-redis re-sends a command whose connection broke (EOF, a reset, a
+// refused dial) up to the client's MaxRetries (3 by default), but not
+// after a read timeout (the reply may still come), not with MaxRetries
+// -1, and its retries can run out before the store timeout does. So the
+// store runs Extend, Complete and Release again itself when their
+// connection fails, until they succeed or their context ends (the store
+// timeout the handler gives them, never past it). Running them twice is
+// safe: each script changes the key only while it holds the claim's
+// token, so neither a re-run nor a first run that Redis executes late
+// can touch another delivery's claim. Their answers on a re-run, after
+// the first run's reply was lost:
+//   - Complete writes a done marker that names its call ("d:<nonce>") and
+//     accepts it on a re-run: it answers nil, as the first run did; a
+//     second, separate Complete gets [webhook.ErrLeaseLost].
+//   - Extend renews the lease again from Redis's now: the same effect.
+//   - Release finds the key gone, or taken by another delivery and left
+//     alone, and reports ErrLeaseLost though the claim was released as
+//     asked (the handler reports it; the answer is 500 either way).
+//   - Claim is not retried by the store: a failure is answered 503 and
+//     the sender retries. go-redis may re-send it: the claim script
+//     answers Claimed again for its own token.
+//
+// What remains: Redis out of reach for the whole store timeout, or a
+// lease that ran out before Complete, leaves the event unrecorded, and a
+// redelivery after the lease processes it again; so does a done mark lost
+// to a failover (asynchronous replication) or an eviction.
 //
 // # What it needs from Redis
 //

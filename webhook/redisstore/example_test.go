@@ -29,5 +29,5 @@ func Example() {
 	}
 	http.Handle("/webhooks", webhook.Handler(verifier, process,
 		webhook.WithStore(redisstore.New(client, redisstore.WithPrefix("billing:webhook:")))))
-	// http.ListenAndServe(":8080", nil) with the timeouts the webhook README lists.
+	// http.ListenAndServe(":8080", nil) with the timeouts docs/webhooks.md lists (or webhook.NewServer).
 }

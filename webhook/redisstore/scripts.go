@@ -8,9 +8,10 @@ import "github.com/redis/go-redis/v9"
 //	d:<nonce>  done, for PX keep; nonce identifies the Complete call
 //
 // Each script touches exactly one key (KEYS[1]), so it runs on Redis
-// Cluster. The scripts are written so that a call go-redis retries after a
-// lost reply (a read timeout after Redis ran it) answers as the first run
-// did, instead of reporting a lease it just took or completed as lost.
+// Cluster. The scripts are written so that a call go-redis or the store
+// runs again after a lost reply (the connection broke after Redis ran it)
+// answers as the first run did, instead of reporting a lease it just took
+// or completed as lost; Release is the exception (see the package doc).
 
 // claimScript: SET NX PX, and when the key exists, what holds it. Returns
 // 1 Claimed, 2 InProgress, 3 Done, 0 a value this store did not write.

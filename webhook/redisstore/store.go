@@ -122,6 +122,14 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (web
 
 // Extend implements [webhook.Store]: it renews c's lease for lease from
 // now, or returns [webhook.ErrLeaseLost] when c no longer holds its key.
+//
+// Extend, Complete and Release run again when their connection fails
+// (EOF, a reset, a refused dial, a socket timeout), on top of go-redis's
+// own retries, pausing 5 ms, then twice as long each time up to 250 ms,
+// until they succeed, fail otherwise, or ctx ends (without a deadline on
+// ctx, at most 3 runs). Each changes the key only while c's token holds
+// it, so a second run is safe; see the package doc for what each answers
+// when the first run's reply was lost.
 func (s *Store) Extend(ctx context.Context, c webhook.Claim, lease time.Duration) error {
 	if err := s.check(lease); err != nil {
 		return fmt.Errorf("webhook: redisstore: extend: %w", err)
@@ -131,6 +139,8 @@ func (s *Store) Extend(ctx context.Context, c webhook.Claim, lease time.Duration
 
 // Complete implements [webhook.Store]: it marks c's key done, remembered
 // for keep, or returns [webhook.ErrLeaseLost] when c no longer holds it.
+// Retried after a lost connection (see [Store.Extend]); a run whose reply
+// was lost is recognised by the next run of the same call.
 func (s *Store) Complete(ctx context.Context, c webhook.Claim, keep time.Duration) error {
 	if err := s.check(keep); err != nil {
 		return fmt.Errorf("webhook: redisstore: complete: %w", err)
@@ -140,8 +150,10 @@ func (s *Store) Complete(ctx context.Context, c webhook.Claim, keep time.Duratio
 
 // Release implements [webhook.Store]: it deletes c's key so that a
 // redelivery processes the event, or returns [webhook.ErrLeaseLost] when c
-// no longer holds it. A release whose reply was lost and that go-redis
-// retried also reports ErrLeaseLost, though the key is gone as asked.
+// no longer holds it. Retried after a lost connection (see
+// [Store.Extend]); a release whose reply was lost and that go-redis or
+// the store ran again reports ErrLeaseLost, though the key is gone as
+// asked.
 func (s *Store) Release(ctx context.Context, c webhook.Claim) error {
 	if s == nil || s.client == nil {
 		return fmt.Errorf("webhook: redisstore: release: %w", ErrNilClient)
@@ -149,13 +161,14 @@ func (s *Store) Release(ctx context.Context, c webhook.Claim) error {
 	return s.held(ctx, "release", c, releaseScript, claimValue(c.Token))
 }
 
-// held runs a token-checked script for c and maps its 0 to ErrLeaseLost.
+// held runs a token-checked script for c, again after a lost connection,
+// and maps its 0 to ErrLeaseLost.
 // A claim without a token (not Claimed, or made up) holds nothing.
 func (s *Store) held(ctx context.Context, op string, c webhook.Claim, script *redis.Script, args ...any) error {
 	if c.Result != webhook.Claimed || c.Token == "" {
 		return webhook.ErrLeaseLost
 	}
-	n, err := s.run(ctx, script, c.Key, args...)
+	n, err := s.retry(ctx, script, c.Key, args...)
 	switch {
 	case err != nil:
 		return fmt.Errorf("webhook: redisstore: %s: %w", op, err)

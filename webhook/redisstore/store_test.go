@@ -3,12 +3,17 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
+	"net"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/resilient-go/resilient/internal/testenv"
 	"github.com/resilient-go/resilient/webhook"
 	"github.com/resilient-go/resilient/webhook/redisstore"
 )
@@ -195,5 +200,127 @@ func TestRetriedCalls(t *testing.T) {
 	}
 	if n := rc.Exists(ctx, prefix+"other").Val(); n != 0 {
 		t.Errorf("released key still there")
+	}
+}
+
+// faults breaks the connections of a client at chosen moments, as a
+// network or a killed client does: the next command lost before it
+// reaches Redis, the next reply lost after Redis ran the script, or the
+// next dials refused.
+type faults struct {
+	cutBeforeSend atomic.Bool
+	cutAfterRun   atomic.Bool
+	refuseDials   atomic.Int32
+}
+
+// dial is a redis.Options.Dialer whose connections f can break.
+func (f *faults) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if f.refuseDials.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyConn{Conn: c, f: f}, nil
+}
+
+type faultyConn struct {
+	net.Conn
+	f *faults
+}
+
+func (c *faultyConn) Write(p []byte) (int, error) {
+	if c.f.cutBeforeSend.CompareAndSwap(true, false) {
+		c.Conn.Close() // the write fails on the closed connection
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *faultyConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	// An integer reply: the script ran (a NOSCRIPT error did not run it).
+	if n > 0 && p[0] == ':' && c.f.cutAfterRun.CompareAndSwap(true, false) {
+		c.Conn.Close()
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// TestTokenCheckedCallsRetriedOnFreshConnection: Extend, Complete and
+// Release that lose their connection run again on another one, within
+// their context, also when the client does not retry (MaxRetries -1) or
+// its own retries run out. A Complete whose reply was lost after it ran
+// recognises its own work; a Release in that case reports ErrLeaseLost,
+// as documented, though the key is released.
+func TestTokenCheckedCallsRetriedOnFreshConnection(t *testing.T) {
+	type call = func(context.Context, *redisstore.Store, webhook.Claim) error
+	extend := func(ctx context.Context, s *redisstore.Store, c webhook.Claim) error {
+		return s.Extend(ctx, c, time.Hour)
+	}
+	complete := func(ctx context.Context, s *redisstore.Store, c webhook.Claim) error {
+		return s.Complete(ctx, c, time.Hour)
+	}
+	release := func(ctx context.Context, s *redisstore.Store, c webhook.Claim) error {
+		return s.Release(ctx, c)
+	}
+	faultCases := []struct {
+		name      string
+		opts      redis.Options // retries of the client
+		fail      func(*faults)
+		replyLost bool
+	}{
+		{"cut before the command reached Redis, client without retries", redis.Options{MaxRetries: -1},
+			func(f *faults) { f.cutBeforeSend.Store(true) }, false},
+		{"reply lost after the script ran, client without retries", redis.Options{MaxRetries: -1},
+			func(f *faults) { f.cutAfterRun.Store(true) }, true},
+		{"connections refused past the client's own retries", redis.Options{MaxRetries: 1, DialerRetries: 1},
+			func(f *faults) { f.cutBeforeSend.Store(true); f.refuseDials.Store(4) }, false},
+	}
+	ops := []struct {
+		name string
+		call call
+		// lostReply is the error wanted when the reply was lost.
+		lostReply error
+		after     webhook.ClaimResult // the key's state after
+	}{
+		{"Extend", extend, nil, webhook.InProgress},
+		{"Complete", complete, nil, webhook.Done},
+		{"Release", release, webhook.ErrLeaseLost, webhook.Claimed},
+	}
+	admin := newClient(t)
+	for _, fc := range faultCases {
+		for _, op := range ops {
+			t.Run(fc.name+"/"+op.name, func(t *testing.T) {
+				f := &faults{}
+				opts := fc.opts
+				opts.Addr, opts.ContextTimeoutEnabled, opts.Dialer = testenv.Redis(t), true, f.dial
+				rc := redis.NewClient(&opts)
+				t.Cleanup(func() { rc.Close() })
+				s := redisstore.New(rc, redisstore.WithPrefix(newPrefix(t, admin)))
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				c, err := s.Claim(ctx, "evt", time.Minute)
+				if err != nil || c.Result != webhook.Claimed {
+					t.Fatalf("Claim = %+v, %v", c, err)
+				}
+				fc.fail(f)
+				err = op.call(ctx, s, c)
+				var want error
+				if fc.replyLost {
+					want = op.lostReply
+				}
+				if !errors.Is(err, want) || (want == nil && err != nil) {
+					t.Fatalf("%s after the connection died = %v, want %v", op.name, err, want)
+				}
+				if f.cutBeforeSend.Load() || f.cutAfterRun.Load() || f.refuseDials.Load() > 0 {
+					t.Fatal("the fault did not happen: the test proves nothing")
+				}
+				if got, err := s.Claim(ctx, "evt", time.Minute); err != nil || got.Result != op.after {
+					t.Fatalf("Claim after %s = %v, %v; want %v", op.name, got.Result, err, op.after)
+				}
+			})
+		}
 	}
 }

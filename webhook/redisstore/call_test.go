@@ -3,7 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -13,11 +13,11 @@ import (
 	"github.com/resilient-go/resilient/webhook/redisstore"
 )
 
-// TestCancelEndsCallOnStalledRedis: a call whose context is cancelled
-// (the sender hung up, the handler stopped a renewal) returns then, not at
-// the context's deadline: go-redis's ContextTimeoutEnabled watches only
-// deadlines, so the store must watch the cancellation itself.
-func TestCancelEndsCallOnStalledRedis(t *testing.T) {
+// TestCallsEndWhenContextCancelledOnStalledRedis: a call whose context is
+// cancelled (the sender hung up, the handler stopped a renewal) returns
+// then, not at the context's deadline: go-redis's ContextTimeoutEnabled
+// watches only deadlines, so the store must watch the cancellation itself.
+func TestCallsEndWhenContextCancelledOnStalledRedis(t *testing.T) {
 	for _, ctxTimeout := range []bool{false, true} {
 		addr := stalledRedis(t)
 		rc := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: ctxTimeout, MaxRetries: -1,
@@ -44,20 +44,25 @@ func TestCancelEndsCallOnStalledRedis(t *testing.T) {
 	}
 }
 
-// BenchmarkClaimWithDeadline: Claim as the handler calls it, on a context
-// with a deadline (the store timeout), so the cost of watching the
-// context's cancellation is counted.
-func BenchmarkClaimWithDeadline(b *testing.B) {
-	s, _, _ := newStore(b)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := s.Claim(ctx, fmt.Sprintf("%064x", i), time.Minute)
-		cancel()
-		if err != nil || c.Result != webhook.Claimed {
-			b.Fatalf("Claim = %v, %v", c.Result, err)
-		}
+// TestTokenCheckedCallsRetryWithinTheirContext: against a Redis gone for
+// good, Complete tries again until its context ends and says so; without
+// a deadline it gives up after a bounded number of runs, with the last
+// failure.
+func TestTokenCheckedCallsRetryWithinTheirContext(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: closedPort(t), ContextTimeoutEnabled: true, MaxRetries: -1,
+		DialerRetries: 1})
+	t.Cleanup(func() { rc.Close() })
+	s := redisstore.New(rc)
+	held := webhook.Claim{Key: "k", Token: "t", Result: webhook.Claimed}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := s.Complete(ctx, held, time.Hour)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Complete with Redis gone = %v, want DeadlineExceeded", err)
+	}
+	var opErr *net.OpError
+	err = s.Complete(context.Background(), held, time.Hour)
+	if errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &opErr) {
+		t.Fatalf("Complete without a deadline, Redis gone = %v, want the *net.OpError", err)
 	}
 }
