@@ -16,6 +16,7 @@ const (
 	kindStall                // never answer
 	kindTruncate             // hand the request on, cut the response body
 	kindLost                 // hand the request on, drop the connection
+	kindBroken               // start the answer, then drop the connection
 )
 
 // Fault is one misbehaviour of a server, applied to one attempt by
@@ -70,7 +71,22 @@ func Latency(d time.Duration) Fault { return Pass().After(d) }
 // with a TCP reset (HTTP/1), or the handler panics with
 // [http.ErrAbortHandler] (HTTP/2, and writers that cannot be hijacked),
 // which makes the server drop the stream.
+//
+// Over a real socket, net/http's client itself resends a replayable request
+// (a GET, or one with an Idempotency-Key header) that fails this way on a
+// reused keep-alive connection, so the handler sees one attempt more than
+// the client's layers sent; [BrokenResponse] is the fault it never resends.
 func Reset() Fault { return Fault{kind: kindReset} }
+
+// BrokenResponse reads the request, starts the answer (a status line and
+// half a header) and closes the connection: the client fails with
+// [io.ErrUnexpectedEOF] in its error chain, like [Reset] a failure after
+// the server may have acted on the request. Unlike [Reset], net/http's
+// client never resends it on its own, because part of an answer arrived, so
+// every attempt that the client's layers send reaches the handler exactly
+// once, also on reused connections. As a handler over HTTP/2 (or a writer
+// that cannot be hijacked), it drops the stream as [Reset] does.
+func BrokenResponse() Fault { return Fault{kind: kindBroken} }
 
 // LostResponse hands the attempt on, so the server acts on it, then drops
 // the connection before the response arrives: the client gets the error of
@@ -124,6 +140,8 @@ func (f Fault) String() string {
 		s = "reset"
 	case kindLost:
 		s = "lost response"
+	case kindBroken:
+		s = "broken response"
 	case kindStall:
 		s = "stall"
 	case kindTruncate:

@@ -157,8 +157,10 @@ func (f *Faults) Transport(base http.RoundTripper) http.RoundTripper {
 // the answer arrived ([Reset] and [LostResponse] do that) when the request is replayable (a
 // GET, or a request with an Idempotency-Key header and a body it can
 // produce again). That resend reaches the handler as a new attempt, and
-// takes the plan's next fault. Clients with DisableKeepAlives, or the
-// in-memory side ([Faults.Transport]), see every attempt exactly once.
+// takes the plan's next fault. [BrokenResponse] is the connection failure
+// that net/http never resends; with it, with clients that set
+// DisableKeepAlives, or on the in-memory side ([Faults.Transport]), the
+// handler sees every attempt exactly once.
 func (f *Faults) Handler(next http.Handler) http.Handler {
 	if next == nil {
 		next = okHandler

@@ -134,7 +134,7 @@ func (b *trackedBody) Close() error { b.closed.Store(true); return nil }
 func TestRoundTripContract(t *testing.T) {
 	faults := []rt.Fault{
 		rt.Pass(), rt.Status(503, "Retry-After", "1"), rt.Status(204), rt.Reset(), rt.Stall(),
-		rt.Latency(time.Hour), rt.Truncate(2), rt.Status(429).After(time.Hour), rt.LostResponse(),
+		rt.Latency(time.Hour), rt.Truncate(2), rt.Status(429).After(time.Hour), rt.LostResponse(), rt.BrokenResponse(),
 	}
 	for _, f := range faults {
 		t.Run(f.String(), func(t *testing.T) {
@@ -226,6 +226,7 @@ func TestFaultString(t *testing.T) {
 		{rt.Reset().After(time.Second), "reset after 1s"},
 		{rt.Stall(), "stall"},
 		{rt.LostResponse(), "lost response"},
+		{rt.BrokenResponse(), "broken response"},
 		{rt.Truncate(10), "truncate at 10 bytes"},
 		{rt.Latency(time.Second).After(time.Second), "latency 2s"},
 	}

@@ -38,7 +38,28 @@ func serve(f Fault, next http.Handler, w http.ResponseWriter, r *http.Request) {
 	case kindLost:
 		next.ServeHTTP(newMemWriter(), r)
 		reset(w)
+	case kindBroken:
+		_ = consume(r.Context(), r.Body, io.Discard)
+		breakAnswer(w)
 	}
+}
+
+// brokenStart is the start of an answer that [BrokenResponse] sends before
+// it closes the connection: a status line and half a header, so that the
+// client's read of the headers ends in io.ErrUnexpectedEOF.
+const brokenStart = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/pl"
+
+// breakAnswer sends the start of an answer and closes the connection
+// (HTTP/1), or drops the stream (HTTP/2, and writers that cannot be
+// hijacked).
+func breakAnswer(w http.ResponseWriter) {
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil || buf == nil {
+		panic(http.ErrAbortHandler)
+	}
+	_, _ = buf.WriteString(brokenStart)
+	_ = buf.Flush()
+	conn.Close() // a FIN after the bytes, so that they arrive
 }
 
 // writeStatus answers with code, the fault's headers and the status text.

@@ -46,6 +46,7 @@ func TestHandlerFaults(t *testing.T) {
 		{name: "no content", fault: rt.Status(204), status: 204},
 		{name: "reset", fault: rt.Reset(), body: "charge", err: syscall.ECONNRESET},
 		{name: "lost response", fault: rt.LostResponse(), body: "charge", err: syscall.ECONNRESET},
+		{name: "broken response", fault: rt.BrokenResponse(), body: "charge", err: io.ErrUnexpectedEOF},
 		{name: "truncate", fault: rt.Truncate(5), status: 200, header: [2]string{"Content-Length", "11"},
 			wantBody: "hello", readErr: io.ErrUnexpectedEOF},
 		{name: "stall", fault: rt.Stall(), body: "charge", ttl: 50 * time.Millisecond, err: context.DeadlineExceeded},
@@ -155,4 +156,45 @@ func TestHandlerInMemory(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, 429, resp.StatusCode)
 	})
+}
+
+// TestBrokenResponseIsNeverResentByNetHTTP sends keyed POSTs over one
+// reused keep-alive connection: net/http resends a replayable request that
+// a Reset fails before any byte of the answer, but never one that
+// BrokenResponse fails, so the handler counts exactly the attempts sent.
+func TestBrokenResponseIsNeverResentByNetHTTP(t *testing.T) {
+	tests := []struct {
+		fault rt.Fault
+		want  int // requests reaching the faults for the one failed attempt
+	}{
+		{rt.Reset(), 2},
+		{rt.BrokenResponse(), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fault.String(), func(t *testing.T) {
+			faults := rt.Script(rt.Pass(), tt.fault, rt.Pass())
+			srv := httptest.NewServer(faults.Handler(helloAPI))
+			defer srv.Close()
+			client := srv.Client()
+			defer client.CloseIdleConnections()
+			post := func() error {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("charge"))
+				req.Header.Set("Idempotency-Key", "order-42")
+				resp, err := client.Transport.RoundTrip(req)
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				return resp.Body.Close()
+			}
+			require.NoError(t, post(), "the first POST opens the connection that the second reuses")
+			err := post()
+			assert.Equal(t, 1+tt.want, faults.Count(), "requests that reached the server")
+			if tt.want == 1 {
+				require.ErrorIs(t, err, io.ErrUnexpectedEOF, "the attempt fails, and is not resent")
+			} else {
+				require.NoError(t, err, "net/http resent it on a new connection, where the plan's Pass answered")
+			}
+		})
+	}
 }

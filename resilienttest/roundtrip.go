@@ -3,6 +3,7 @@ package resilienttest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -47,6 +48,8 @@ func apply(f Fault, base http.RoundTripper, req *http.Request) (*http.Response, 
 		return statusResponse(req, f.status, f.header), nil
 	case kindReset:
 		return nil, resetError(req)
+	case kindBroken:
+		return nil, brokenError(req)
 	default: // kindStall
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -140,6 +143,12 @@ func resetError(req *http.Request) error {
 		e.Addr = hostAddr(req.URL.Host)
 	}
 	return e
+}
+
+// brokenError is the error of net/http's client for an answer cut off in
+// its headers; see [BrokenResponse].
+func brokenError(*http.Request) error {
+	return fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", io.ErrUnexpectedEOF)
 }
 
 // hostAddr is the address of the server a request was sent to.
