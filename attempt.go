@@ -12,25 +12,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// drainGrace is the least time a response body gets to be drained before
-// a retry that waits less than that, so that its connection can be reused.
-const drainGrace = 10 * time.Millisecond
-
-// drainUntil is how long the previous response may be drained: during the
-// wait, and at least drainGrace, but never past the call's deadlines.
-func drainUntil(req *http.Request, now, until, end time.Time) time.Time {
-	if g := now.Add(drainGrace); until.Before(g) {
-		until = g
-	}
-	if !end.IsZero() && end.Before(until) {
-		until = end
-	}
-	if dl, ok := req.Context().Deadline(); ok && dl.Before(until) {
-		until = dl
-	}
-	return until
-}
-
 // stopped is the outcome of a call whose next attempt was not sent (refused
 // by the breaker, no time left, the body could not be produced again, the
 // caller gave up): the last response when it was kept whole and the caller
@@ -44,28 +25,6 @@ func stopped(req *http.Request, sent int, kept *http.Response, last, why error) 
 		kept.Body.Close()
 	}
 	return nil, &RetryError{Attempts: sent, Err: joinErr(why, last)}
-}
-
-// waitUntil waits until the given time, or until the request's context
-// ends or its Cancel channel closes, whichever comes first.
-func waitUntil(req *http.Request, until time.Time) error {
-	ctx := req.Context()
-	d := time.Until(until)
-	if d <= 0 {
-		if canceled(req) {
-			return fmt.Errorf("resilient: waiting to retry: %w", cancelErr(req))
-		}
-		return nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-	case <-req.Cancel: //lint:ignore SA1019 callers that still set it are honoured
-	}
-	return fmt.Errorf("resilient: waiting %v before retrying: %w", d.Round(time.Millisecond), cancelErr(req))
 }
 
 // notSent reports the errors of an attempt that never left the process:
@@ -117,7 +76,7 @@ func (t *callTransport) send(req *http.Request, end, now time.Time) (*http.Respo
 func invalid(req *http.Request, err error) error {
 	if err != nil && !errors.Is(err, ErrInvalidRequest) {
 		if v := validRequest(req); v != nil {
-			return fmt.Errorf("%w (%w)", v, err)
+			return fmt.Errorf("%w (%w)", v, quote(err))
 		}
 	}
 	return err
@@ -164,22 +123,4 @@ func (p *RetryPolicy) wait(attempt int, resp *http.Response, bo *backoff.BackOff
 		return d, "backoff"
 	}
 	return 0, ""
-}
-
-// normalize enforces "a response or an error": a response that comes with
-// an error is closed, a nil response with a nil error becomes an error (as
-// net/http's Client does), and a nil Body an empty one.
-func normalize(resp *http.Response, err error) (*http.Response, error) {
-	switch {
-	case err != nil && resp != nil:
-		if resp.Body != nil {
-			resp.Body.Close()
-		}
-		return nil, err
-	case err == nil && resp == nil:
-		return nil, ErrNilResponse
-	case err == nil && resp.Body == nil:
-		resp.Body = http.NoBody
-	}
-	return resp, err
 }

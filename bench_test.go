@@ -73,11 +73,6 @@ func roundTrips(b *testing.B, stacks []stack, req *http.Request, newReq func() *
 	}
 }
 
-func newRequest(method, url string, body io.Reader) *http.Request {
-	req, _ := http.NewRequest(method, url, body)
-	return req
-}
-
 func BenchmarkOverhead(b *testing.B) {
 	roundTrips(b, stacks(memTransport{}), newRequest("GET", "http://api.example/v1/items", nil), nil, false)
 }

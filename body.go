@@ -70,7 +70,7 @@ func (r *replay) attempt(ctx context.Context) (*http.Request, error) {
 	case r.getBody != nil:
 		body, err := r.getBody()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBodyNotReplayable, err)
+			return nil, fmt.Errorf("%w: %w", ErrBodyNotReplayable, quote(err))
 		}
 		if body == nil {
 			return nil, ErrBodyNotReplayable

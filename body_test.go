@@ -2,6 +2,7 @@ package resilient
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,21 +10,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// onlyReader hides every method but Read, so http.NewRequest cannot set GetBody.
-type onlyReader struct{ io.Reader }
-
-// closeCounter records Close calls on a request body.
-type closeCounter struct {
-	io.Reader
-	closes int
-}
-
-func (c *closeCounter) Close() error { c.closes++; return nil }
 
 // TestRetryReplaysBodies checks that every attempt sends the whole body,
 // whatever kind of body the caller gave.
@@ -128,4 +119,79 @@ func TestRetryGetBodyFails(t *testing.T) {
 		assert.ErrorContains(t, err, "connection reset")
 		assert.Equal(t, 1, base.attempts())
 	})
+}
+
+// TestGetBodyFailureKeepsResponse: a 503 is retried but GetBody then
+// fails. The call hands back the 503 whole (stopped keeps it), not
+// ErrBodyNotReplayable, which is for a retry due after a transport error,
+// as its doc says.
+func TestGetBodyFailureKeepsResponse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &script{steps: steps(status(503))}
+		rt := NewTransport(base, WithRetry(RetryPolicy{}))
+		req, _ := http.NewRequest("PUT", "http://api.example/doc", strings.NewReader("x"))
+		req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("gone") }
+		resp, err := rt.RoundTrip(req)
+		require.NoError(t, err)
+		assert.Equal(t, 503, resp.StatusCode)
+		assert.Equal(t, http.StatusText(http.StatusServiceUnavailable), readAll(t, resp))
+		assert.Equal(t, 1, base.attempts())
+
+		base = &script{steps: steps(fail(errors.New("connection reset by peer")))}
+		rt = NewTransport(base, WithRetry(RetryPolicy{}))
+		req, _ = http.NewRequest("PUT", "http://api.example/doc", strings.NewReader("x"))
+		req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("gone") }
+		_, err = rt.RoundTrip(req)
+		assert.ErrorIs(t, err, ErrBodyNotReplayable)
+	})
+}
+
+// TestCallerBodyClosedOnceOnEveryPath: on every path, sent or not, the caller's
+// body is closed exactly once and before the call's goroutines are gone.
+func TestCallerBodyClosedOnceOnEveryPath(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []Option
+		steps   []func(*http.Request) (*http.Response, error)
+		prepare func(*http.Request)
+	}{
+		{"200 at once", []Option{Recommended()}, steps(status(200)), nil},
+		{"503 then 200", []Option{Recommended()}, steps(status(503), status(200)), nil},
+		{"503 every time", []Option{Recommended()}, steps(status(503)), nil},
+		{"reset every time", []Option{Recommended()}, steps(fail(errors.New("reset"))), nil},
+		{"over MaxBufferedBody", []Option{WithRetry(RetryPolicy{MaxBufferedBody: 3})}, steps(status(503), status(200)), nil},
+		{"invalid header", []Option{Recommended()}, steps(status(200)), func(r *http.Request) { r.Header.Set("X", "a\nb") }},
+		{"invalid idempotency key", []Option{Recommended()}, steps(status(200)), func(r *http.Request) {
+			r.Header.Set("Idempotency-Key", strings.Repeat("k", 300))
+		}},
+		{"breaker open", []Option{WithRetry(RetryPolicy{}), WithCircuitBreaker(BreakerPolicy{ConsecutiveFailures: 1})},
+			steps(status(500)), nil},
+		{"timeout layers only", []Option{WithAttemptTimeout(time.Second), WithTotalTimeout(2 * time.Second)}, steps(status(503)), nil},
+		{"caller cancelled", []Option{Recommended()}, steps(status(503, "Retry-After", "5")), func(r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			_ = cancel
+			*r = *r.WithContext(ctx)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := NewTransport(&script{steps: tt.steps}, tt.opts...)
+				for i := range 3 { // the third call meets an open breaker in "breaker open"
+					body := newCallerBody(strings.NewReader("hello"))
+					req, _ := http.NewRequest("PUT", "http://api.example/doc", body)
+					if tt.prepare != nil {
+						tt.prepare(req)
+					}
+					resp, err := rt.RoundTrip(req)
+					if resp != nil {
+						resp.Body.Close()
+					}
+					_ = err
+					synctest.Wait()
+					assert.Equal(t, int32(1), body.closes.Load(), "call %d: the caller's body closed exactly once", i+1)
+				}
+			})
+		})
+	}
 }

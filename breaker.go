@@ -10,7 +10,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
-// Defaults of [BreakerPolicy]; README.md says why.
+// Defaults of [BreakerPolicy]; docs/design.md says why.
 const (
 	DefaultConsecutiveFailures = 5
 	DefaultOpenTimeout         = 30 * time.Second
@@ -75,11 +75,6 @@ type BreakerPolicy struct {
 	MaxBreakers int
 }
 
-// ErrCircuitOpen is the error of a request refused by an open (or busy
-// half-open) circuit breaker. errors.Is finds it through *url.Error and
-// [*RetryError]; errors.As with a [*CircuitOpenError] gives the details.
-var ErrCircuitOpen = errors.New("resilient: circuit breaker is open")
-
 // CircuitOpenError is returned for a request that a circuit breaker refused
 // without sending it.
 type CircuitOpenError struct {
@@ -109,13 +104,19 @@ func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOp
 // [ErrCircuitOpen] and are not retried; after OpenTimeout a probe tests the
 // host, and the breaker closes again by itself. Other 4xx count as
 // successes, and the caller's own cancellation counts as neither. With
-// retries on, a 429 or 503 that carries Retry-After counts as neither too:
-// the throttle gate holds the host's calls for as long as it asked, and a
-// burst of concurrent callers' 429s would otherwise open the breaker of a
-// healthy host.
+// retries on, a 429 or 503 whose Retry-After asks for a wait counts as
+// neither too: the throttle gate holds the host's calls for as long as it
+// asked, and a burst of concurrent callers' 429s would otherwise open the
+// breaker of a healthy host (a Retry-After of 0, or a date in the past,
+// closes no gate and counts as the status it comes with). For the same
+// reason an attempt sent before the host's gate closed that fails while it
+// is still closed counts as neither: the gate holds every new attempt, so
+// only the slowest attempts end meanwhile, with no success among them, and
+// one 429 would otherwise open the breaker of a host that is only slow now
+// and then.
 //
 // The breaker judges a host when its response headers arrive. A response
-// body that then stalls, even past the [WithTimeout] deadline, is not
+// body that then stalls, even past the [WithAttemptTimeout] deadline, is not
 // counted as a failure: the body is read at the caller's pace, and a caller
 // that pauses between reads meets the same attempt deadline, so a stalled
 // host cannot be told apart from a slow reader. Waiting for the body to be
@@ -124,11 +125,6 @@ func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOp
 // [*TimeoutError] all the same.
 func WithCircuitBreaker(p BreakerPolicy) Option {
 	return optionFunc(func(c *config) { c.breaker = &p })
-}
-
-// CircuitBreaker is the layer of [WithCircuitBreaker] on its own.
-func CircuitBreaker(p BreakerPolicy) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newBreaker(next, p, nil) }
 }
 
 // Outcomes reported to gobreaker: success is nil.
@@ -164,8 +160,9 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	// request through a closed breaker allocates nothing here.
 	_, refused := b.cb.Execute(func() (struct{}, error) {
 		sent = true
+		stamp := t.set.gate.stamp() // when it was sent, by the gate's clock
 		resp, err = normalize(t.next.RoundTrip(req))
-		return struct{}{}, t.judge(req, resp, err)
+		return struct{}{}, t.judge(req, resp, err, stamp)
 	})
 	if !sent {
 		closeBody(req)

@@ -3,7 +3,10 @@ package resilient
 import (
 	"context"
 	"errors"
+	"io"
+	"math"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -11,54 +14,10 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// hosts is an in-memory base transport whose answer depends on the host;
-// it counts the requests each host received.
-type hosts struct {
-	mu     sync.Mutex
-	answer map[string]func(*http.Request) (*http.Response, error)
-	count  map[string]int
-}
-
-func newHosts() *hosts {
-	return &hosts{answer: map[string]func(*http.Request) (*http.Response, error){}, count: map[string]int{}}
-}
-
-func (h *hosts) set(host string, f func(*http.Request) (*http.Response, error)) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.answer[host] = f
-}
-
-func (h *hosts) calls(host string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.count[host]
-}
-
-func (h *hosts) RoundTrip(r *http.Request) (*http.Response, error) {
-	h.mu.Lock()
-	h.count[r.URL.Host]++
-	f := h.answer[r.URL.Host]
-	h.mu.Unlock()
-	if f == nil {
-		return reply(r, 200, "ok"), nil
-	}
-	return f(r)
-}
-
-func get(t *testing.T, c *http.Client, url string) (int, error) {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
-}
 
 var threeStrikes = BreakerPolicy{ConsecutiveFailures: 3, OpenTimeout: 10 * time.Second}
 
@@ -199,7 +158,7 @@ func TestBreakerCountsAttemptTimeouts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := newHosts()
 		base.set("a.example", stall)
-		c := &http.Client{Transport: NewTransport(base, WithTimeout(time.Second), WithCircuitBreaker(threeStrikes))}
+		c := &http.Client{Transport: NewTransport(base, WithAttemptTimeout(time.Second), WithCircuitBreaker(threeStrikes))}
 		for range 3 {
 			_, err := get(t, c, "http://a.example/")
 			assertTimeout(t, err, ScopeAttempt)
@@ -398,16 +357,280 @@ func TestBreakerConcurrent(t *testing.T) {
 	})
 }
 
-func readAll(t *testing.T, resp *http.Response) string {
-	t.Helper()
-	defer resp.Body.Close()
-	b := make([]byte, 0, 64)
-	buf := make([]byte, 64)
-	for {
-		n, err := resp.Body.Read(buf)
-		b = append(b, buf[:n]...)
-		if err != nil {
-			return string(b)
+// TestBreakerFailureRatioIgnoresExcluded checks that requests the caller
+// cancelled do not dilute FailureRatio: 8 cancelled, then 6 failures, and
+// every judged request failed, so the breaker opens.
+func TestBreakerFailureRatioIgnoresExcluded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := newHosts()
+		base.set("a.example", stall)
+		p := BreakerPolicy{FailureRatio: 0.5, MinRequests: 5, ConsecutiveFailures: 1000}
+		c := &http.Client{Transport: NewTransport(base, WithCircuitBreaker(p))}
+		for range 8 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.example/", nil)
+			_, err := c.Do(req)
+			cancel()
+			require.ErrorIs(t, err, context.DeadlineExceeded)
 		}
+		base.set("a.example", status(500))
+		for range 6 {
+			if _, err := get(t, c, "http://a.example/"); err != nil {
+				assert.ErrorIs(t, err, ErrCircuitOpen)
+			}
+		}
+		_, err := get(t, c, "http://a.example/")
+		assert.ErrorIs(t, err, ErrCircuitOpen)
+		assert.Equal(t, 8+5, base.calls("a.example"), "opened once 5 judged requests had all failed")
+	})
+}
+
+// TestBreakerFailureRatioCountsJudgedOnly checks the trip rule on counts
+// directly: exclusions and requests in flight are not in the ratio.
+func TestBreakerFailureRatioCountsJudgedOnly(t *testing.T) {
+	p := BreakerPolicy{FailureRatio: 0.5, MinRequests: 4, ConsecutiveFailures: 1000}.normalized()
+	trip := p.settings(&hostBreaker{key: "k"}, nil).ReadyToTrip
+	for _, tt := range []struct {
+		name                                string
+		requests, successes, failures, excl uint32
+		want                                bool
+	}{
+		{"all failed, many excluded", 14, 0, 6, 8, true},
+		{"half failed, many in flight", 100, 2, 2, 0, true},
+		{"below MinRequests judged", 20, 0, 3, 17, false},
+		{"ratio not reached", 10, 6, 4, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := trip(gobreaker.Counts{Requests: tt.requests, TotalSuccesses: tt.successes, TotalFailures: tt.failures, TotalExclusions: tt.excl})
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	nan := BreakerPolicy{FailureRatio: math.NaN()}.normalized()
+	assert.Zero(t, nan.FailureRatio, "NaN means no ratio")
+}
+
+// TestBreakerKeysCanonical checks that every spelling of one host and port
+// shares a breaker, and that different ones do not.
+func TestBreakerKeysCanonical(t *testing.T) {
+	s := newBreakerSet(BreakerPolicy{}.normalized(), nil)
+	key := func(u string) string {
+		req, err := http.NewRequest("GET", u, nil)
+		require.NoError(t, err, u)
+		return s.key(req).String()
+	}
+	for want, urls := range map[string][]string{
+		"http://example.com": {"http://example.com", "http://example.com:", "http://example.com.",
+			"http://example.com:080", "http://example.com:80", "HTTP://EXAMPLE.COM/x", "http://Example.Com.:0080/",
+			"http://example.com.:"},
+		"https://example.com": {"https://example.com:443", "https://example.com:0443", "https://EXAMPLE.com.:",
+			"https://example.com./"},
+		"http://example.com:8080": {"http://example.com:8080", "http://example.com:08080", "http://example.com.:8080"},
+		"http://example.com:443":  {"http://example.com:443"},
+		"https://example.com:80":  {"https://example.com:80"},
+		"http://[::1]":            {"http://[::1]", "http://[::1]:80", "http://[::1]:", "http://[::1]:080"},
+		"https://[::1]":           {"https://[::1]:443", "https://[::1]"},
+		"http://[::1]:8080":       {"http://[::1]:8080"},
+		"http://[fe80::ab]":       {"http://[FE80::AB]:80"},
+		"http://10.0.0.1":         {"http://10.0.0.1:80"},
+		"http://example.com:0":    {"http://example.com:00"},
+	} {
+		for _, u := range urls {
+			assert.Equal(t, want, key(u), u)
+		}
+	}
+}
+
+// TestBreakerKeySharedAcrossSpellings checks it through the transport: the
+// failures of differently spelled URLs open one breaker.
+func TestBreakerKeySharedAcrossSpellings(t *testing.T) {
+	down := roundTripFunc(func(r *http.Request) (*http.Response, error) { return reply(r, 503, "x"), nil })
+	c := &http.Client{Transport: NewTransport(down, WithCircuitBreaker(threeStrikes))}
+	for _, u := range []string{"http://example.com:/", "http://example.com./", "http://EXAMPLE.com:080/"} {
+		_, err := get(t, c, u)
+		require.NoError(t, err)
+	}
+	_, err := get(t, c, "http://example.com/")
+	assert.ErrorIs(t, err, ErrCircuitOpen)
+}
+
+// TestBreakerKeyAllocs checks that a URL already in canonical form, with or
+// without a port, costs no allocation to key.
+func TestBreakerKeyAllocs(t *testing.T) {
+	s := newBreakerSet(BreakerPolicy{}.normalized(), nil)
+	for _, u := range []string{"http://api.example/v1/items", "https://api.example:8443/", "http://[::1]:8080/"} {
+		req, _ := http.NewRequest("GET", u, nil)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = s.key(req) }), u)
+	}
+}
+
+// headersThenStall blocks every read until its request's context ends.
+type headersThenStall struct{ ctx context.Context }
+
+func (b headersThenStall) Read([]byte) (int, error) { <-b.ctx.Done(); return 0, b.ctx.Err() }
+func (headersThenStall) Close() error               { return nil }
+
+// TestBreakerIgnoresBodyStallAfterHeaders documents the decision: the
+// breaker judges a host when its headers arrive, so a host that sends
+// headers and then stalls every body does not trip it. Each body read fails
+// with the attempt's *TimeoutError all the same.
+func TestBreakerIgnoresBodyStallAfterHeaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := newHosts()
+		base.set("a.example", func(r *http.Request) (*http.Response, error) {
+			resp := reply(r, 200, "")
+			resp.Body, resp.ContentLength = headersThenStall{r.Context()}, -1
+			return resp, nil
+		})
+		var mu sync.Mutex
+		var transitions []State
+		p := threeStrikes
+		p.OnStateChange = func(_ string, _, to State) {
+			mu.Lock()
+			defer mu.Unlock()
+			transitions = append(transitions, to)
+		}
+		c := &http.Client{Transport: NewTransport(base, WithAttemptTimeout(time.Second), WithCircuitBreaker(p))}
+		for range 10 {
+			resp, err := c.Get("http://a.example/")
+			require.NoError(t, err)
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var te *TimeoutError
+			require.True(t, errors.As(err, &te), "%v", err)
+			assert.Equal(t, ScopeAttempt, te.Scope)
+		}
+		resp, err := c.Get("http://a.example/")
+		require.NoError(t, err, "the breaker stays closed")
+		resp.Body.Close()
+		assert.Equal(t, 11, base.calls("a.example"))
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Empty(t, transitions)
+	})
+}
+
+// TestBreakerKeysOneHostOneKey: spellings of one host share a breaker;
+// different hosts, schemes and ports do not.
+func TestBreakerKeysOneHostOneKey(t *testing.T) {
+	same := [][]string{
+		{"http://example.com", "http://example.com:", "http://example.com.", "http://EXAMPLE.com:80", "http://example.com:080", "HTTP://example.com.:0080/x"},
+		{"https://example.com", "https://example.com:443", "https://Example.Com.:0443"},
+		{"http://[::1]", "http://[::1]:80", "http://[::1]:"},
+		{"http://[fe80::a]:8080", "http://[FE80::A]:8080", "http://[fe80::a]:08080"},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:08080"},
+	}
+	s := newBreakerSet(BreakerPolicy{}.normalized(), nil)
+	key := func(raw string) string {
+		req, err := http.NewRequest("GET", raw, nil)
+		require.NoError(t, err, raw)
+		return s.key(req).String()
+	}
+	seen := map[string]string{}
+	for _, group := range same {
+		k := key(group[0])
+		for _, u := range group[1:] {
+			assert.Equal(t, k, key(u), "%s and %s are one host", group[0], u)
+		}
+		if prev, ok := seen[k]; ok {
+			t.Errorf("%s and %s are different hosts but share %q", prev, group[0], k)
+		}
+		seen[k] = group[0]
+	}
+	assert.NotEqual(t, key("http://example.com:8080"), key("http://example.com"))
+	assert.NotEqual(t, key("http://example.com:443"), key("https://example.com"))
+	assert.NotEqual(t, key("http://example.com"), key("http://example.org"))
+}
+
+// TestBreakerJudgesRetryAfterThatAsksNoWait: a 503 whose Retry-After asks
+// for no wait (0, or a date in the past) closes no throttle gate, so it is
+// an ordinary 503 to the breaker: a down host that answers only that trips
+// it after the usual five failures, and the calls after fail fast.
+func TestBreakerJudgesRetryAfterThatAsksNoWait(t *testing.T) {
+	for _, after := range []string{"0", "Wed, 21 Oct 2015 07:28:00 GMT"} {
+		t.Run(after, func(t *testing.T) {
+			var served atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				served.Add(1)
+				w.Header().Set("Retry-After", after)
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			defer srv.Close()
+			c := newWireClient(t, Recommended())
+			var open int
+			for range 10 {
+				code, err := get(t, c, srv.URL)
+				switch {
+				case errors.Is(err, ErrCircuitOpen):
+					open++
+				case err != nil:
+					t.Fatal(err)
+				default:
+					assert.Equal(t, http.StatusServiceUnavailable, code)
+				}
+			}
+			assert.Equal(t, int32(DefaultConsecutiveFailures), served.Load(), "3 attempts, then 2, then none")
+			assert.Equal(t, 8, open)
+		})
+	}
+}
+
+// TestBreakerIgnoresFailuresOfAttemptsSentBeforeGateClosed: one 429 with
+// Retry-After must never open a healthy host's breaker. The gate it
+// closes holds every new attempt, so the only attempts that end meanwhile
+// are the slow ones already under way: their failures while the gate is
+// closed are not judged. Attempts that fail after it opened again, or
+// that were sent after it closed, are judged as ever.
+func TestBreakerIgnoresFailuresOfAttemptsSentBeforeGateClosed(t *testing.T) {
+	tests := []struct {
+		name     string
+		slow     time.Duration // how long the five slow attempts hang before they time out
+		wantOpen bool
+	}{
+		{"they time out while the gate is closed", time.Second, false},
+		{"they time out after it opened again", 3 * time.Second, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					switch r.URL.Path {
+					case "/slow":
+						return stall(r) // until the attempt timeout
+					case "/busy":
+						return reply(r, 429, "", "Retry-After", "2"), nil
+					}
+					return reply(r, 200, "ok"), nil
+				})
+				var opened atomic.Int32
+				p := BreakerPolicy{OnStateChange: func(_ string, _, to State) {
+					if to == StateOpen {
+						opened.Add(1)
+					}
+				}}
+				c := &http.Client{Transport: NewTransport(base, WithRetry(RetryPolicy{MaxAttempts: 1}),
+					WithAttemptTimeout(tt.slow), WithCircuitBreaker(p))}
+				var wg sync.WaitGroup
+				for range DefaultConsecutiveFailures {
+					wg.Go(func() {
+						_, err := get(t, c, "http://api.example/slow")
+						assert.ErrorIs(t, err, context.DeadlineExceeded)
+					})
+				}
+				time.Sleep(100 * time.Millisecond)
+				code, err := get(t, c, "http://api.example/busy") // closes the gate until 2.1 s
+				require.NoError(t, err)
+				assert.Equal(t, 429, code)
+				wg.Wait()
+				assert.Equal(t, tt.wantOpen, opened.Load() > 0)
+				time.Sleep(2 * time.Second)
+				code, err = get(t, c, "http://api.example/")
+				if tt.wantOpen {
+					assert.ErrorIs(t, err, ErrCircuitOpen)
+					return
+				}
+				require.NoError(t, err, "the host is healthy")
+				assert.Equal(t, 200, code)
+			})
+		})
 	}
 }

@@ -28,8 +28,11 @@ func (k breakerKey) String() string {
 // breakerSet holds the breakers of one layer, created lazily per key and
 // bounded by MaxBreakers.
 type breakerSet struct {
-	p    BreakerPolicy
-	obs  *observer
+	p   BreakerPolicy
+	obs *observer
+	// gate is the throttle gate that names its hosts with this set: the
+	// call layer's, set when the layer is made; nil when there is none.
+	gate *gate
 	mu   sync.Mutex
 	m    map[breakerKey]*hostBreaker
 	tick atomic.Int64 // a logical clock for least-recently-used order

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Defaults of [RetryBudget]; README.md says why.
+// Defaults of [RetryBudget]; docs/design.md says why.
 const (
 	DefaultBudgetRatio        = 0.2
 	DefaultBudgetMinPerSecond = 1.0

@@ -71,6 +71,7 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 			max = keys.p.MaxBreakers
 		}
 		t.gate = newGate(keys, max)
+		keys.gate = t.gate // the breaker's judge asks it (throttle.go)
 		if o.hedge != nil {
 			t.hedge = newHedging(*o.hedge, keys, max, o.closed)
 		}
@@ -134,7 +135,8 @@ func (t *callTransport) loop(req *http.Request, obs *observer, began, end time.T
 		last   error          // the last attempt's error
 	)
 	for now := began; ; now = time.Now() {
-		if err := t.admit(req, end, &now); err != nil {
+		took, err := t.admit(req, end, &now)
+		if err != nil {
 			closeBody(areq)
 			if round > 0 {
 				t.budget.refund() // the retry was never sent
@@ -147,12 +149,15 @@ func (t *callTransport) loop(req *http.Request, obs *observer, began, end time.T
 		var o attemptOutcome
 		k := 1
 		if t.hedgeable(req, &rp, n, hedges) {
-			o, k = t.round(req, areq, &rp, obs, now, end, &n, &hedges)
+			o, k = t.round(req, areq, &rp, obs, now, end, took, &n, &hedges)
 		} else {
 			n++
 			o = attemptOutcome{n: n, req: areq, began: now}
 			o.resp, o.err = t.send(areq, end, now)
 			o.ended = obs.now()
+			if notSent(o.err) {
+				t.gate.refund(req, took)
+			}
 			t.gate.observe(req, o.resp)
 		}
 		resp, err := o.resp, o.err

@@ -14,7 +14,7 @@ import (
 // attempt that ended with resp or err is worth repeating.
 //
 // Retried: the statuses 408, 429, 500, 502, 503 and 504, an attempt timeout
-// ([WithTimeout]), and transport errors, which are transient unless known
+// ([WithAttemptTimeout]), and transport errors, which are transient unless known
 // otherwise (connection refused or reset, EOF before the response, HTTP/2
 // REFUSED_STREAM and GOAWAY, and the like). Not retried: every other status,
 // context cancellation and deadlines other than the attempt timeout, a
@@ -112,23 +112,39 @@ func cancelErr(req *http.Request) error {
 
 // isIdempotent reports whether req may be sent twice without harm: its
 // method is idempotent (RFC 9110, section 9.2.2), or it carries an
-// idempotency key, as net/http's own retry logic also accepts: in
-// Idempotency-Key, X-Idempotency-Key or the header configured with
-// [IdempotencyHeader] (custom, "" when none).
+// idempotency key (see hasIdempotencyKey). As in net/http's own retry
+// logic, an Idempotency-Key or X-Idempotency-Key entry whose value is a
+// nil or empty slice also counts: net/http documents it as the way to
+// mark a request idempotent without sending the header.
 func isIdempotent(req *http.Request, custom string) bool {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
 		http.MethodPut, http.MethodDelete:
 		return true
 	}
-	if _, ok := req.Header["Idempotency-Key"]; ok {
+	if v, ok := req.Header["Idempotency-Key"]; ok && len(v) == 0 {
 		return true
 	}
-	if _, ok := req.Header[custom]; ok && custom != "" {
+	if v, ok := req.Header["X-Idempotency-Key"]; ok && len(v) == 0 {
 		return true
 	}
-	_, ok := req.Header["X-Idempotency-Key"]
-	return ok
+	return hasIdempotencyKey(req, custom)
+}
+
+// hasIdempotencyKey reports whether req carries an idempotency key that a
+// server can use: a value that is not blank in Idempotency-Key,
+// X-Idempotency-Key or the header configured with [IdempotencyHeader]
+// (custom, "" when none). An empty value is no key: the server sees none,
+// and would process a second copy of the request as a new one.
+func hasIdempotencyKey(req *http.Request, custom string) bool {
+	return keyIn(req.Header, "Idempotency-Key") || keyIn(req.Header, "X-Idempotency-Key") ||
+		custom != "" && keyIn(req.Header, custom)
+}
+
+// keyIn reports whether the first value of h's name is not blank.
+func keyIn(h http.Header, name string) bool {
+	v := h[name]
+	return len(v) > 0 && trimOWS(v[0]) != ""
 }
 
 // neverProcessed reports outcomes that prove the server did not act on the

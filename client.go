@@ -4,16 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 )
-
-// Middleware is one layer of the stack: it wraps a RoundTripper in another.
-// Every layer of this package is available on its own as a Middleware
-// ([AttemptTimeout], [TotalTimeout], [Retry], [CircuitBreaker],
-// [IdempotencyKey]), for callers who assemble their own chain;
-// [NewTransport] assembles them in the right order, and only it shares one
-// timer per attempt between the timeouts and wires the logger and observers.
-type Middleware func(next http.RoundTripper) http.RoundTripper
 
 // Option configures the stack built by [New], [Wrap] and [NewTransport].
 // Options are values returned by the With... functions of this package and
@@ -34,6 +27,7 @@ type config struct {
 	retry          *RetryPolicy
 	breaker        *BreakerPolicy
 	fallback       func(*http.Request, error) (*http.Response, error)
+	fallbackOn     func(*http.Response) bool
 	idempotency    *idempotency
 	observers      []func(context.Context, Event)
 	logger         *slog.Logger
@@ -73,7 +67,7 @@ func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 	rt = newCall(rt, callOptions{retry: c.retry, attempt: c.attemptTimeout, total: c.totalTimeout, open: open, obs: obs,
 		idemHeader: idem, limiter: c.limiter, hedge: c.hedge, keys: keys, closed: closed})
 	if c.fallback != nil {
-		rt = &fallbackTransport{wrapped: wrapped{rt}, f: c.fallback}
+		rt = &fallbackTransport{wrapped: wrapped{rt}, f: c.fallback, when: c.fallbackOn}
 	}
 	if c.idempotency != nil {
 		rt = c.idempotency.layer(rt)
@@ -87,6 +81,7 @@ func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 type Transport struct {
 	base http.RoundTripper
 	rt   http.RoundTripper
+	opts []Option // what built rt, kept so that a second wrap merges instead of nesting
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -111,12 +106,33 @@ func (t *Transport) CloseIdleConnections() {
 
 // NewTransport returns a RoundTripper that sends requests through the layers
 // chosen by opts, over base. A nil base means [http.DefaultTransport].
-// Without options it only forwards to base.
+// Without options it only forwards to base. Its dynamic type is always
+// [*Transport]; the signature keeps the interface it had from the start, so
+// that code which type-asserts or reassigns the result keeps compiling.
 //
 // The layers are always stacked in the same order, whatever the order of
 // opts: idempotency key, fallback, total timeout, retry, circuit breaker,
 // attempt timeout, then base.
+//
+// A base that is itself a *Transport is not wrapped a second time, which
+// would multiply the attempts (3 × 3 retries send 9 requests): the result
+// is one stack over that Transport's own base, built from its options
+// followed by opts, so later options override earlier ones. The given
+// Transport is not changed and keeps its own breakers and gates. Only a
+// *Transport that is base itself is recognised; one hidden inside another
+// RoundTripper is wrapped like any transport.
+//
+// Instrumentation that should see a whole call, such as an otelhttp
+// transport that opens a span per request, goes outside:
+// otelhttp.NewTransport(resilient.NewTransport(base, opts...)); one inside,
+// as base, sees each attempt.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
+	if inner, ok := base.(*Transport); ok {
+		base = nil // a nil *Transport is no transport
+		if inner != nil {
+			base, opts = inner.base, append(slices.Clip(inner.opts), opts...)
+		}
+	}
 	if base == nil {
 		base = http.DefaultTransport
 	}
@@ -126,7 +142,7 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 			o.apply(&c)
 		}
 	}
-	return &Transport{base: base, rt: c.stack(base)}
+	return &Transport{base: base, rt: c.stack(base), opts: opts}
 }
 
 // New returns an *http.Client whose transport is a clone of
@@ -144,6 +160,17 @@ func New(opts ...Option) *http.Client {
 // transport wrapped in the layers chosen by opts. Jar, CheckRedirect and
 // Timeout are kept; existing itself is not changed. A nil existing, or one
 // with a nil Transport, means [http.DefaultTransport] as the base.
+//
+// Wrapping a client that Wrap or [New] made already does not nest a second
+// stack: the new options are merged into the first ones, as [NewTransport]
+// says, so Wrap(Wrap(c, a), b) behaves as Wrap(c, a, b).
+//
+// The layers go around existing's transport. If that transport is an
+// instrumentation such as otelhttp, each attempt becomes its own span with
+// no span for the call; to trace the call with a child span per attempt,
+// put the layers between two of them instead:
+//
+//	client.Transport = otelhttp.NewTransport(resilient.NewTransport(otelhttp.NewTransport(base), opts...))
 //
 // Note that existing.Timeout, when set, still bounds the whole call including
 // every retry and wait, like [WithTotalTimeout].
@@ -179,17 +206,17 @@ const (
 )
 
 // Recommended stacks the recommended set of layers in one option: a 10 s
-// attempt timeout ([WithTimeout]), a 30 s total timeout ([WithTotalTimeout]),
+// attempt timeout ([WithAttemptTimeout]), a 30 s total timeout ([WithTotalTimeout]),
 // retries with the default [RetryPolicy] ([WithRetry]), a circuit breaker
 // per host with the default [BreakerPolicy] ([WithCircuitBreaker]) and
 // idempotency keys on POST and PATCH ([WithIdempotencyKey]), which also
 // makes them safe to retry. Options after it override its parts:
 //
-//	resilient.New(resilient.Recommended(), resilient.WithTimeout(2*time.Second))
+//	resilient.New(resilient.Recommended(), resilient.WithAttemptTimeout(2*time.Second))
 func Recommended() Option {
 	return optionFunc(func(c *config) {
 		for _, o := range []Option{
-			WithTimeout(RecommendedTimeout),
+			WithAttemptTimeout(RecommendedTimeout),
 			WithTotalTimeout(RecommendedTotalTimeout),
 			WithRetry(RetryPolicy{}),
 			WithCircuitBreaker(BreakerPolicy{}),

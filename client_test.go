@@ -1,12 +1,15 @@
 package resilient
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -33,15 +36,15 @@ func TestOptionsSelectLayers(t *testing.T) {
 	}{
 		{"none", nil, []string{"base"}},
 		{"retry only", []Option{WithRetry(RetryPolicy{})}, []string{"retry", "base"}},
-		{"timeouts only", []Option{WithTotalTimeout(time.Second), WithTimeout(time.Second)}, []string{"total", "attempt", "base"}},
-		{"order of options does not matter", []Option{WithTimeout(time.Second), WithRetry(RetryPolicy{}), WithTotalTimeout(time.Second)}, []string{"total", "retry", "attempt", "base"}},
+		{"timeouts only", []Option{WithTotalTimeout(time.Second), WithAttemptTimeout(time.Second)}, []string{"total", "attempt", "base"}},
+		{"order of options does not matter", []Option{WithAttemptTimeout(time.Second), WithRetry(RetryPolicy{}), WithTotalTimeout(time.Second)}, []string{"total", "retry", "attempt", "base"}},
 		{"recommended", []Option{Recommended()}, []string{"idempotency", "total", "retry", "attempt", "breaker", "base"}},
-		{"recommended minus the attempt timeout", []Option{Recommended(), WithTimeout(0)}, []string{"idempotency", "total", "retry", "breaker", "base"}},
+		{"recommended minus the attempt timeout", []Option{Recommended(), WithAttemptTimeout(0)}, []string{"idempotency", "total", "retry", "breaker", "base"}},
 		{"logger alone: a single attempt, observed", []Option{WithLogger(slog.New(slog.DiscardHandler))}, []string{"base"}},
 		{"breaker alone does not retry", []Option{WithCircuitBreaker(BreakerPolicy{})}, []string{"breaker", "base"}},
 		{"fallback outermost", []Option{WithCircuitBreaker(BreakerPolicy{}), WithFallback(func(*http.Request, error) (*http.Response, error) { return nil, nil }), WithRetry(RetryPolicy{})}, []string{"fallback", "retry", "breaker", "base"}},
 		{"nil fallback", []Option{WithFallback(nil)}, []string{"base"}},
-		{"negative timeouts leave the layers out", []Option{WithTimeout(-time.Second), WithTotalTimeout(-1)}, []string{"base"}},
+		{"negative timeouts leave the layers out", []Option{WithAttemptTimeout(-time.Second), WithTotalTimeout(-1)}, []string{"base"}},
 		{"nil option ignored", []Option{nil}, []string{"base"}},
 	}
 	for _, tt := range tests {
@@ -191,4 +194,64 @@ func TestConcurrentUse(t *testing.T) {
 		}
 		wg.Wait()
 	})
+}
+
+func TestWrapTwiceMergesIntoOneStack(t *testing.T) {
+	var sent atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		sent.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	retry := WithRetry(RetryPolicy{MaxAttempts: 3, InitialDelay: time.Millisecond, MaxDelay: time.Millisecond})
+
+	tests := []struct {
+		name string
+		c    func() *http.Client
+		want int32
+	}{
+		{"wrap of a wrapped client", func() *http.Client { return Wrap(Wrap(srv.Client(), retry), retry) }, 3},
+		{"new transport over a transport", func() *http.Client {
+			return &http.Client{Transport: NewTransport(NewTransport(srv.Client().Transport, retry), retry)}
+		}, 3},
+		{"later options override earlier ones", func() *http.Client {
+			return Wrap(Wrap(srv.Client(), retry), WithRetry(RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+		}, 2},
+		{"a nil *Transport is no transport", func() *http.Client {
+			return Wrap(&http.Client{Transport: (*Transport)(nil)}, retry)
+		}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sent.Store(0)
+			resp, err := tt.c().Get(srv.URL)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+			assert.Equal(t, tt.want, sent.Load(), "requests sent for one call")
+		})
+	}
+}
+
+func TestWrapTwiceKeepsTheFirstTransportIntact(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) { return reply(r, 200, "ok"), nil })
+	first := NewTransport(base, WithRetry(RetryPolicy{})).(*Transport)
+	layersBefore := layers(first.rt)
+	second := NewTransport(first, WithAttemptTimeout(time.Second)).(*Transport)
+	assert.Equal(t, layersBefore, layers(first.rt), "the first Transport is not changed")
+	assert.Equal(t, []string{"retry", "attempt", "base"}, layers(second.rt), "one stack, the options of both")
+	assert.Len(t, first.opts, 1, "the first Transport's options are not appended to")
+}
+
+// TestZeroTransportUsesDefault: the zero Transport sends through
+// http.DefaultTransport instead of panicking.
+func TestZeroTransportUsesDefault(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	var tr Transport
+	c := &http.Client{Transport: &tr}
+	resp, err := c.Get(srv.URL)
+	require.NoError(t, err)
+	assert.Equal(t, "ok", readAll(t, resp))
+	tr.CloseIdleConnections()
 }

@@ -6,6 +6,17 @@
 // [http.Client], composes with other RoundTrippers (OpenTelemetry, auth) and
 // tests against httptest servers like any client.
 //
+// # Quick start
+//
+// One client for the process, used as any *http.Client; the package's
+// Example shows a whole call, a POST with an idempotency key:
+//
+//	client := resilient.New(resilient.Recommended()) // 10 s per attempt, 30 s per call, 3 attempts, a breaker per host
+//	resp, err := client.Get("https://api.partner.example/v1/rates")
+//
+// To add the layers to a client you have, use [Wrap]; to build the transport
+// only, [NewTransport].
+//
 // # Layers
 //
 // Each option adds one layer; a layer whose option is not given is absent.
@@ -15,16 +26,31 @@
 //	caller
 //	  └ idempotency key                WithIdempotencyKey: the same key on every attempt
 //	     └ fallback                    WithFallback: a response instead of a final error
+//	                                   (WithFallbackOn: or of a final response it picks)
 //	        └ total timeout            WithTotalTimeout: every attempt, wait and the final body
 //	           └ retry                 WithRetry: backoff, Retry-After, body replay,
 //	                                   the per-host throttle gate; WithHedging, WithLimiter
 //	              └ circuit breaker    WithCircuitBreaker: per host, asked by every attempt
-//	                 └ attempt timeout WithTimeout: headers and body of one attempt
+//	                 └ attempt timeout WithAttemptTimeout: headers and body of one attempt
 //	                    └ base transport (http.DefaultTransport clone, or yours)
 //
 // [Recommended] stacks them all with sensible defaults. [WithLogger] and
 // [WithObserver] see every attempt, every retry decision, every breaker
 // transition and the outcome of each call.
+//
+// # Composing with other transports
+//
+// [Wrap] and [NewTransport] put the layers around the transport they are
+// given: an auth transport that signs each request belongs inside (as the
+// base, so every attempt is signed afresh); instrumentation that should see
+// the whole call, such as otelhttp, belongs outside. One otelhttp transport
+// on each side gives a trace per call with a span per attempt:
+//
+//	client.Transport = otelhttp.NewTransport(resilient.NewTransport(otelhttp.NewTransport(base), opts...))
+//
+// A transport that is already a [*Transport] is never wrapped a second
+// time: wrapping it again merges the options into one stack, so attempts
+// do not multiply.
 //
 // # Slow and throttled hosts
 //

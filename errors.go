@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -27,6 +28,36 @@ var errNoTimeLeft = errors.New("no time left for another attempt")
 // errRequestCanceled is the cause of a call whose Request.Cancel closed.
 var errRequestCanceled = errors.New("resilient: request canceled")
 
+// errPrefix starts the text of every error of this package.
+const errPrefix = "resilient: "
+
+// bare is err's text without the package's prefix, for an error of this
+// package that wraps err and says the prefix once for both:
+// "resilient: 2 attempts: attempt timeout of 1s exceeded", not
+// "resilient: 2 attempts: resilient: attempt timeout of 1s exceeded".
+func bare(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return strings.TrimPrefix(err.Error(), errPrefix)
+}
+
+// quoted wraps err for the text of another error of this package, which
+// says the prefix already: fmt.Errorf("resilient: waiting: %w", quote(err)).
+// It reads as err's text without the prefix, and unwraps to err.
+type quoted struct{ err error }
+
+// quote returns err as a quoted error, or nil.
+func quote(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &quoted{err}
+}
+
+func (q *quoted) Error() string { return bare(q.err) }
+func (q *quoted) Unwrap() error { return q.err }
+
 // RetryError is the error the retry layer returns when a call ends in a
 // transport error. It says how many attempts were made and wraps the error of
 // the last one, so errors.Is and errors.As still find the cause (for example
@@ -34,6 +65,16 @@ var errRequestCanceled = errors.New("resilient: request canceled")
 //
 // A call that ends with an HTTP response never returns a RetryError: the last
 // response is handed back with a nil error, whatever its status.
+//
+// Its text, like that of every error of this package, says "resilient:"
+// once, and what the package adds to it holds no part of the request's URL
+// but the scheme and host (an error of the base transport is quoted as it
+// is; net/http's hold no URL). http.Client wraps it in a *url.Error whose own text adds the method and
+// the URL as the caller gave it, query included (the Client masks only a
+// password): a query that carries a secret (?api_key=...) is then in that
+// text. The Client does this after the RoundTripper has returned, out of
+// its reach; to log the error without the URL, log the *url.Error's Err
+// (errors.Unwrap) with a URL of your own choosing.
 type RetryError struct {
 	// Attempts is the number of attempts that were sent. An attempt refused
 	// by the circuit breaker, or not started for lack of time, was not
@@ -47,12 +88,12 @@ type RetryError struct {
 // Error implements the error interface.
 func (e *RetryError) Error() string {
 	if e.Attempts == 0 {
-		return fmt.Sprintf("resilient: no attempt sent: %v", e.Err)
+		return "resilient: no attempt sent: " + bare(e.Err)
 	}
 	if e.Attempts == 1 {
-		return fmt.Sprintf("resilient: 1 attempt: %v", e.Err)
+		return "resilient: 1 attempt: " + bare(e.Err)
 	}
-	return fmt.Sprintf("resilient: %d attempts: %v", e.Attempts, e.Err)
+	return fmt.Sprintf("resilient: %d attempts: %s", e.Attempts, bare(e.Err))
 }
 
 // Unwrap returns the error of the last attempt.
@@ -69,7 +110,7 @@ func (e *RetryError) Timeout() bool {
 type TimeoutScope int
 
 const (
-	// ScopeAttempt is the per-attempt timeout set by [WithTimeout].
+	// ScopeAttempt is the per-attempt timeout set by [WithAttemptTimeout].
 	ScopeAttempt TimeoutScope = iota + 1
 	// ScopeTotal is the whole-call timeout set by [WithTotalTimeout].
 	ScopeTotal
@@ -107,7 +148,7 @@ func (e *TimeoutError) Error() string {
 	if e.Err == nil || errors.As(e.Err, &cause) && e.Err.Error() == cause.Error() {
 		return fmt.Sprintf("resilient: %s timeout of %v exceeded", e.Scope, e.After)
 	}
-	return fmt.Sprintf("resilient: %s timeout of %v exceeded: %v", e.Scope, e.After, e.Err)
+	return fmt.Sprintf("resilient: %s timeout of %v exceeded: %s", e.Scope, e.After, bare(e.Err))
 }
 
 // Unwrap returns the underlying error.
@@ -153,7 +194,7 @@ func (e *ThrottledError) Error() string {
 		s += fmt.Sprintf(", open again in %v", e.RetryAfter.Round(time.Millisecond))
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + bare(e.Err)
 	}
 	return s
 }
@@ -163,3 +204,8 @@ func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 
 // Unwrap returns the limiter's error, if any.
 func (e *ThrottledError) Unwrap() error { return e.Err }
+
+// ErrCircuitOpen is the error of a request refused by an open (or busy
+// half-open) circuit breaker. errors.Is finds it through *url.Error and
+// [*RetryError]; errors.As with a [*CircuitOpenError] gives the details.
+var ErrCircuitOpen = errors.New("resilient: circuit breaker is open")

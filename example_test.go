@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -73,7 +74,7 @@ func ExampleNewTransport() {
 
 	// Compose with other RoundTrippers: here an auth layer outside ours, so
 	// that every attempt carries the header.
-	var rt http.RoundTripper = resilient.NewTransport(nil, resilient.WithRetry(resilient.RetryPolicy{}), resilient.WithTimeout(2*time.Second))
+	var rt http.RoundTripper = resilient.NewTransport(nil, resilient.WithRetry(resilient.RetryPolicy{}), resilient.WithAttemptTimeout(2*time.Second))
 	rt = bearer{token: "t0ken", next: rt}
 	client := &http.Client{Transport: rt}
 
@@ -139,13 +140,13 @@ func ExampleRetryError() {
 	// Output: attempts: 3
 }
 
-func ExampleWithTimeout() {
+func ExampleWithAttemptTimeout() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done() // never answers
 	}))
 	defer srv.Close()
 
-	client := resilient.New(resilient.WithTimeout(50 * time.Millisecond))
+	client := resilient.New(resilient.WithAttemptTimeout(50 * time.Millisecond))
 	defer client.CloseIdleConnections()
 	_, err := client.Get(srv.URL)
 
@@ -393,4 +394,63 @@ func ExampleWithLimiter() {
 	// Output:
 	// 200
 	// throttled: true
+}
+
+func ExampleWithFallbackOn() {
+	// A host that is down answers 503, or refuses connections: with
+	// WithFallbackOn both reach the one fallback.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	client := resilient.New(
+		resilient.WithRetry(resilient.RetryPolicy{MaxAttempts: 2, InitialDelay: time.Millisecond}),
+		resilient.WithFallback(resilient.CannedResponse(http.StatusOK,
+			http.Header{"Content-Type": {"application/json"}}, []byte(`{"rates":[]}`))),
+		resilient.WithFallbackOn(func(r *http.Response) bool { return r.StatusCode >= 500 }),
+	)
+	defer client.CloseIdleConnections()
+
+	resp, err := client.Get(srv.URL + "/rates")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body))
+	// Output: 200 {"rates":[]}
+}
+
+// Example is the quick start of README.md, line for line: only the partner's
+// URL differs (https://api.partner.example/v1/charges there), because a local
+// server stands in for the partner here. Keep the two in step.
+func Example() {
+	partner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "charged once for", r.Header.Get("Idempotency-Key"))
+	}))
+	defer partner.Close()
+
+	client := resilient.New(resilient.Recommended(), resilient.WithLogger(slog.Default()))
+	// 10 s per attempt, 30 s per call, 3 attempts with backoff, a breaker per host,
+	// an Idempotency-Key on every POST and PATCH
+
+	ctx := resilient.ContextWithIdempotencyKey(context.Background(), "order-42-charge") // same key on every attempt
+	body := strings.NewReader(`{"order":"42","amount":1200,"currency":"EUR"}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, partner.URL+"/v1/charges", body)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var re *resilient.RetryError // how many attempts were sent, and the last error
+		if errors.As(err, &re) {
+			log.Fatalf("charge failed after %d attempts: %v", re.Attempts, re.Err)
+		}
+		log.Fatal(err)
+	}
+	defer resp.Body.Close() // after retries the last response comes back whole, 503 or not
+	fmt.Println(resp.Status)
+	// Output: 200 OK
 }

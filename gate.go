@@ -8,10 +8,6 @@ import (
 	"time"
 )
 
-// maxThrottle bounds how long one answer can close a gate, whatever the
-// server says, so that a wrong header cannot shut a host out for good.
-const maxThrottle = 24 * time.Hour
-
 // gate is the per-host throttle gate of the call layer, on whenever
 // retries are. A 429 or 503 with Retry-After, or RateLimit fields saying
 // that the quota is used up, closes the gate of that host (the breaker's
@@ -30,17 +26,29 @@ type gate struct {
 	// latest is when the last closed gate opens again, in Unix
 	// nanoseconds; 0 when every gate is open. Written under mu.
 	latest atomic.Int64
+	// clock is the gate's logical clock: it ticks, under mu, when an entry
+	// is made and when a gate closes. The breaker reads it when it sends
+	// an attempt, to tell later whether the host's gate closed after that
+	// (see closedSince).
+	clock atomic.Uint64
 
 	mu sync.Mutex
 	m  map[breakerKey]gateEntry
 }
 
 // gateEntry is the state of one host's gate until the time until (Unix
-// nanoseconds): closed when left is 0, else open for left more requests,
-// as the host's RateLimit fields said. span is how long it was set for,
-// which sets the spread of the callers that wait for it.
+// nanoseconds): closed when left is 0, else open for left more requests.
+// span is how long it was set for, which sets the spread of the callers
+// that wait for it.
 type gateEntry struct {
 	until, span, left int64
+	// counted is set when the host announced a quota (left > 0) that the
+	// client counts down: a gate counted down to 0 is closed on the
+	// client's word, which the host's next answer replaces. Without it the
+	// host closed the gate itself (Retry-After, or no request left).
+	counted bool
+	id      uint64 // the clock when the entry was made: a refund's ticket
+	closed  uint64 // the clock when the gate closed; 0 while it has not
 }
 
 // newGate returns the gate of a call layer. keys names the host of a
@@ -51,39 +59,71 @@ func newGate(keys *breakerSet, max int) *gate {
 
 // closedFor returns how long req must wait before it is sent, or 0 when
 // its host's gate is open, and the host's key. With take, an attempt that
-// may go uses up one request of a quota the host announced. Callers that
-// wait for the same gate are spread over a quarter of its span after it
-// opens, so that they do not all hit the host at the same instant, and
-// look again after their wait: an answer meanwhile may have closed it
-// again.
+// may go uses up one request of a quota the host announced. The wait
+// includes a random spread over a quarter of the closure, so that the
+// callers that wait for the same gate do not all hit the host at the same
+// instant.
 func (g *gate) closedFor(req *http.Request, take bool) (time.Duration, breakerKey) {
+	wait, spread, k, _ := g.look(req, take)
+	if wait <= 0 {
+		return 0, k
+	}
+	return wait + time.Duration(rand.Int64N(int64(spread)+1)), k
+}
+
+// look returns how long req's host's gate stays closed (0 when it is
+// open), the spread of its waiters (a quarter of its span), the host's
+// key, and, with take and an open gate, the id of the quota it took one
+// request of (0 when none was counted), for a refund when the attempt is
+// not sent after all.
+func (g *gate) look(req *http.Request, take bool) (wait, spread time.Duration, k breakerKey, took uint64) {
 	if g == nil {
-		return 0, breakerKey{}
+		return 0, 0, breakerKey{}, 0
 	}
 	latest := g.latest.Load()
 	if latest == 0 {
-		return 0, breakerKey{} // the one atomic load of a call while all is well
+		return 0, 0, breakerKey{}, 0 // the one atomic load of a call while all is well
 	}
 	now := time.Now().UnixNano()
 	if now >= latest {
 		g.sweep(latest)
-		return 0, breakerKey{}
+		return 0, 0, breakerKey{}, 0
 	}
-	k := g.keys.key(req)
+	k = g.keys.key(req)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e, ok := g.m[k]
 	switch {
 	case !ok || now >= e.until:
-		return 0, k
+		return 0, 0, k, 0
 	case e.left > 0:
 		if take {
-			e.left--
+			if e.left--; e.left == 0 {
+				e.closed = g.clock.Add(1)
+			}
 			g.m[k] = e
+			return 0, 0, k, e.id
 		}
-		return 0, k
+		return 0, 0, k, 0
 	}
-	return time.Duration(e.until - now + rand.Int64N(e.span/4+1)), k
+	return time.Duration(e.until - now), time.Duration(e.span / 4), k, 0
+}
+
+// refund gives back the request that an attempt took of the quota took
+// (an id from look) when the attempt was not sent after all: refused by
+// the limiter or the breaker, or out of time. A quota that the host has
+// replaced since is left as it is.
+func (g *gate) refund(req *http.Request, took uint64) {
+	if g == nil || took == 0 {
+		return
+	}
+	k := g.keys.key(req)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e, ok := g.m[k]; ok && e.id == took && time.Now().UnixNano() < e.until {
+		e.left++
+		g.m[k] = e
+	}
 }
 
 // close closes the gate of req's host for d, or longer when it is closed
@@ -93,9 +133,11 @@ func (g *gate) close(req *http.Request, d time.Duration) {
 }
 
 // set records that req's host takes left more requests in the next d (a
-// closed gate when left is 0). A gate closed already stays closed at least
-// as long; a quota already counted for the same stretch keeps the lesser
-// count, since the host's count lags behind the requests in flight.
+// closed gate when left is 0). A gate the host closed already stays closed
+// at least as long. A quota counted on the client's side keeps the lesser
+// count, since the host's count lags behind the requests in flight, but
+// ends at the host's reset when that comes sooner; and when the host says
+// that no request is left, its word replaces the count, reset included.
 func (g *gate) set(req *http.Request, d time.Duration, left int64) {
 	if d <= 0 {
 		return
@@ -107,16 +149,28 @@ func (g *gate) set(req *http.Request, d time.Duration, left int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e, ok := g.m[k]
+	live := ok && now < e.until
 	switch {
-	case ok && now < e.until && e.left == 0 && (left > 0 || e.until >= until):
-		return // closed already, for as long
-	case ok && now < e.until && left > 0:
-		e.left = min(e.left, left) // the same stretch: keep its end
+	case live && !e.counted && (left > 0 || e.until >= until):
+		return // closed by the host already, for as long
+	case live && e.counted && left > 0: // the same stretch
+		e.left = min(e.left, left)
+		if until < e.until {
+			e.until, e.span = until, int64(d)
+		}
 	default:
 		if !ok && len(g.m) >= g.max {
 			g.shrink(now)
 		}
-		e = gateEntry{until: until, span: int64(d), left: left}
+		closed := uint64(0)
+		switch {
+		case left > 0:
+		case live && e.left == 0:
+			closed = e.closed // closed already: since then
+		default:
+			closed = g.clock.Add(1)
+		}
+		e = gateEntry{until: until, span: int64(d), left: left, counted: left > 0, id: g.clock.Add(1), closed: closed}
 	}
 	g.m[k] = e
 	if e.until > g.latest.Load() {
@@ -155,74 +209,4 @@ func (g *gate) size() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.m)
-}
-
-// maxCountedQuota is the most requests left that the gate counts down. A
-// larger quota cannot run out before later answers say it runs low, and
-// counting it would put every call of the client on the gate's slow path
-// (a clock read and a lock) for as long as it lasts.
-const maxCountedQuota = 100
-
-// observe closes the gate of req's host when resp says so: a 429 or 503
-// with Retry-After, or RateLimit fields (any status) saying that no
-// request is left until the reset; RateLimit fields that say a few are
-// left (at most maxCountedQuota) set the host's quota. A response with no
-// header fields costs nothing; others cost a few map lookups.
-func (g *gate) observe(req *http.Request, resp *http.Response) {
-	if g == nil || resp == nil || len(resp.Header) == 0 {
-		return
-	}
-	if c := resp.StatusCode; c == http.StatusTooManyRequests || c == http.StatusServiceUnavailable {
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			g.close(req, d)
-			return
-		}
-	}
-	if left, d, ok := rateLimitQuota(resp.Header, time.Time{}); ok && left <= maxCountedQuota {
-		g.set(req, d, left)
-	}
-}
-
-// await waits for req's gate within the call's limits: the wait must end
-// before end and the context's deadline and be at most maxWait. It returns
-// a *ThrottledError when it does not fit, and the cancellation error when
-// the caller gives up meanwhile. It looks again after each wait.
-func (g *gate) await(req *http.Request, end time.Time, maxWait time.Duration) (waited bool, err error) {
-	if g == nil {
-		return false, nil
-	}
-	for {
-		d, k := g.closedFor(req, true)
-		if d <= 0 {
-			return waited, nil
-		}
-		if d > maxWait || !fits(req.Context(), end, d) {
-			return waited, &ThrottledError{Key: k.String(), RetryAfter: d}
-		}
-		if err := waitUntil(req, time.Now().Add(d)); err != nil {
-			return true, err
-		}
-		waited = true
-	}
-}
-
-// judge is the breaker's outcome of an attempt, except that behind the
-// throttle gate a throttling answer (a 429 or 503 with Retry-After) is not
-// judged: the host asked for a pause of a given length, which the gate
-// keeps for every caller, and counted as failures the answers to a burst
-// of concurrent callers would open the breaker of a healthy host.
-func (t *breakerTransport) judge(req *http.Request, resp *http.Response, err error) error {
-	if t.gated && err == nil && throttling(resp) {
-		return errExcluded
-	}
-	return outcome(req, resp, err)
-}
-
-// throttling reports a 429 or 503 that says when to come back.
-func throttling(resp *http.Response) bool {
-	if c := resp.StatusCode; c != http.StatusTooManyRequests && c != http.StatusServiceUnavailable {
-		return false
-	}
-	_, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	return ok
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
-// Defaults of [HedgePolicy]; README.md says why.
+// Defaults of [HedgePolicy]; docs/design.md says why.
 const (
 	DefaultMaxHedges       = 1
 	DefaultHedgePercentile = 0.95
@@ -54,13 +54,22 @@ type HedgePolicy struct {
 // goroutine outlives the call. When every attempt's answer is worth a retry,
 // the call goes on as [WithRetry] says with the last of them.
 //
+// One answer does not win: a 409 Conflict to a hedge of a request with an
+// idempotency key while an earlier attempt is in flight. It is how servers
+// that honour the key (Stripe, the IETF Idempotency-Key draft) say that the
+// first request is still being processed, and the earlier attempt is left
+// to bring its answer. Once no earlier attempt is in flight, the 409 is the
+// answer.
+//
 // A hedge is an attempt like the others: it is numbered, observed and
 // logged (its [Event] has Reason "hedge"), judged by the circuit breaker,
 // counted in MaxAttempts, and paid from the retry budget ([RetryBudget]).
 // No hedge is sent while the host's breaker is not closed, while its
-// throttle gate is closed, when the budget is spent, or when the request
+// throttle gate is closed (looked at when the hedge is due, and again after
+// the [Limiter]'s wait), when the budget is spent, or when the request
 // body cannot be sent twice at once (a body without GetBody is hedged only
-// once the first attempt has sent it whole).
+// once the first attempt has sent it whole). A hedge that is not sent
+// takes nothing of a quota the host announced.
 //
 // Hedging is part of the retry layer: given without [WithRetry], it adds
 // it, with MaxAttempts of 1 + MaxHedges.

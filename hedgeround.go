@@ -37,8 +37,9 @@ type attemptOutcome struct {
 	began, ended time.Time
 	reason       string // "hedge" for a hedge
 	cancel       context.CancelCauseFunc
-	unsent       bool // a hedge the limiter refused
-	panicked     any  // what its goroutine panicked with, if it did
+	unsent       bool   // a hedge the limiter or the gate refused
+	took         uint64 // the request of the host's quota it took (gate.look)
+	panicked     any    // what its goroutine panicked with, if it did
 }
 
 // round sends areq and, while no answer worth keeping has come, hedges
@@ -46,8 +47,15 @@ type attemptOutcome struct {
 // (the first answer not worth a retry, else the last answer, a response
 // rather than an error), the number of attempts it sent, and the updated
 // count of attempts numbered and hedges sent. Every other attempt has been
-// cancelled, drained, closed, observed and waited for.
-func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer, now, end time.Time, n, hedges *int) (attemptOutcome, int) {
+// cancelled, drained, closed, observed and waited for. took is the request
+// of the host's quota that areq took (gate.look).
+//
+// A 409 Conflict to a hedge of a request with an idempotency key, while an
+// earlier attempt is in flight, is the server saying that the earlier one
+// is still being processed (Stripe, the IETF Idempotency-Key draft): it is
+// held like an answer worth a retry, and does not end the round; once no
+// earlier attempt is in flight it is an answer like any other.
+func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer, now, end time.Time, took uint64, n, hedges *int) (attemptOutcome, int) {
 	// Room for every attempt this round may send, so that none blocks on
 	// its report; bounded, since MaxHedges and MaxAttempts may be huge (a
 	// report then waits for the loop below, which takes them all).
@@ -56,10 +64,10 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 		inflight []*attemptOutcome
 		sent     int
 	)
-	launch := func(r *http.Request, reason string, began time.Time) {
+	launch := func(r *http.Request, reason string, began time.Time, took uint64) {
 		*n++
 		ctx, cancel := context.WithCancelCause(req.Context())
-		o := &attemptOutcome{n: *n, req: r.WithContext(ctx), reason: reason, cancel: cancel, began: began}
+		o := &attemptOutcome{n: *n, req: r.WithContext(ctx), reason: reason, cancel: cancel, began: began, took: took}
 		inflight = append(inflight, o)
 		go func(o attemptOutcome) {
 			defer func() {
@@ -69,9 +77,9 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 				}
 			}()
 			if o.reason == reasonHedge {
-				if err := t.admitHedge(o.req, end); err != nil {
+				if o.took, o.err = t.admitHedge(req, o.req, end); o.err != nil {
 					closeBody(o.req)
-					o.err, o.ended, o.unsent = err, time.Now(), true
+					o.ended, o.unsent = time.Now(), true
 					results <- o
 					return
 				}
@@ -87,7 +95,7 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 	if now.IsZero() { // no clock read yet: no timeout nor observer
 		now = time.Now()
 	}
-	launch(areq, "", now)
+	launch(areq, "", now, took)
 	timer := time.NewTimer(delay)
 	if !ok {
 		timer.Stop()
@@ -106,6 +114,7 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 				if o.reason == reasonHedge {
 					t.budget.refund()
 				}
+				t.gate.refund(req, o.took)
 				if len(inflight) > 0 || kept != nil {
 					obs.attempt(req, o.n, t.retry.MaxAttempts, o.began, o.ended, nil, o.err, 0, "", o.reason)
 					o.cancel(errHedgeLost)
@@ -118,7 +127,7 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 			if lat != nil && o.resp != nil {
 				lat.record(o.ended.Sub(o.began)) // answers only: a refused connection is no latency
 			}
-			if !t.shouldRetry(req, o.req, o.resp, o.err) {
+			if !t.shouldRetry(req, o.req, o.resp, o.err) && !t.stillRunning(req, o, inflight) {
 				sent += t.cancelLosers(req, obs, inflight, results)
 				if kept != nil {
 					t.discard(req, obs, end, kept)
@@ -154,7 +163,7 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 				continue
 			}
 			*hedges++
-			launch(hreq, reasonHedge, time.Now())
+			launch(hreq, reasonHedge, time.Now(), 0)
 			timer.Reset(delay)
 		}
 	}
@@ -174,26 +183,19 @@ func remove(list []*attemptOutcome, n int) []*attemptOutcome {
 	return list
 }
 
-// mayHedge reports whether a hedge may go to req's host now: its breaker
-// is closed and its throttle gate open.
-func (t *callTransport) mayHedge(req *http.Request) bool {
-	if c := t.hedge.closed; c != nil && !c(req) {
+// stillRunning reports whether o is a 409 Conflict to a hedge of a request
+// with an idempotency key while an earlier attempt of the round is in
+// flight: the server is still processing that one (see round).
+func (t *callTransport) stillRunning(req *http.Request, o attemptOutcome, inflight []*attemptOutcome) bool {
+	if o.resp == nil || o.resp.StatusCode != http.StatusConflict || !hasIdempotencyKey(req, t.idemHeader) {
 		return false
 	}
-	if canceled(req) {
-		return false
+	for _, l := range inflight {
+		if l.n < o.n {
+			return true
+		}
 	}
-	d, _ := t.gate.closedFor(req, true)
-	return d <= 0
-}
-
-// admitHedge asks the limiter, if any, for a hedge; a hedge never waits for
-// the throttle gate (mayHedge checked it).
-func (t *callTransport) admitHedge(req *http.Request, end time.Time) error {
-	if t.limiter == nil {
-		return nil
-	}
-	return t.limit(req, end)
+	return false
 }
 
 // keep hands back o as the round's outcome: its context lives on until
@@ -229,6 +231,7 @@ func (t *callTransport) cancelLosers(req *http.Request, obs *observer, inflight 
 		o := <-results
 		if notSent(o.err) || o.unsent {
 			t.budget.refund()
+			t.gate.refund(req, o.took)
 			continue
 		}
 		sent++

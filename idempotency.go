@@ -79,15 +79,6 @@ func WithIdempotencyKey(opts ...IdempotencyOption) Option {
 	return optionFunc(func(c *config) { c.idempotency = i })
 }
 
-// IdempotencyKey is the layer of [WithIdempotencyKey] on its own. Put it
-// outside any retrying layer, so that every attempt carries the same key.
-// A nil next RoundTripper means [http.DefaultTransport].
-func IdempotencyKey(opts ...IdempotencyOption) Middleware {
-	var c config
-	WithIdempotencyKey(opts...).apply(&c)
-	return c.idempotency.layer
-}
-
 type ctxKey struct{}
 
 // ContextWithIdempotencyKey returns a context that makes the idempotency

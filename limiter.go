@@ -9,8 +9,10 @@ import (
 )
 
 // Limiter paces the attempts of a client on the client's side, before the
-// host has to say so: a token bucket per host, a shared quota, a
-// concurrency cap. The package ratelimit
+// host has to say so: a token bucket per host, a shared quota. It is asked
+// when an attempt may start and is never told when the attempt ends, so it
+// cannot cap how many attempts are in flight at once (a concurrency cap or
+// bulkhead needs a release, which this interface does not have). The package ratelimit
 // (github.com/resilient-go/resilient/ratelimit) has one per host on
 // golang.org/x/time/rate.
 //
@@ -37,22 +39,62 @@ func WithLimiter(l Limiter) Option {
 
 // admit holds an attempt of req until its host's throttle gate is open
 // and the limiter lets it go, within the call's deadline end; it moves now
-// to when the attempt may start. Its error means the attempt is not sent.
-func (t *callTransport) admit(req *http.Request, end time.Time, now *time.Time) error {
-	waited, err := t.gate.await(req, end, t.retry.MaxRetryAfter)
+// to when the attempt may start. The gate is looked at again after the
+// limiter's wait, since another call's answer may have closed it
+// meanwhile, and only then is one request of the host's quota taken: took
+// names it, for a refund when the attempt is not sent after all. Its error
+// means the attempt is not sent.
+func (t *callTransport) admit(req *http.Request, end time.Time, now *time.Time) (took uint64, err error) {
+	waited, took, err := t.gate.await(req, end, t.retry.MaxRetryAfter, t.limiter == nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if t.limiter != nil {
 		if err := t.limit(req, end); err != nil {
-			return err
+			return 0, err
+		}
+		if _, took, err = t.gate.await(req, end, t.retry.MaxRetryAfter, true); err != nil {
+			return 0, err
 		}
 		waited = true
 	}
 	if waited {
 		*now = time.Now()
 	}
-	return nil
+	return took, nil
+}
+
+// mayHedge reports whether a hedge may go to req's host now: its breaker
+// is closed and its throttle gate open. It takes nothing of the host's
+// quota: a hedge that is not sent after all (no body yet, no budget) must
+// not spend it.
+func (t *callTransport) mayHedge(req *http.Request) bool {
+	if c := t.hedge.closed; c != nil && !c(req) {
+		return false
+	}
+	if canceled(req) {
+		return false
+	}
+	d, _, _, _ := t.gate.look(req, false)
+	return d <= 0
+}
+
+// admitHedge asks the limiter, if any, for a hedge hreq of the call req,
+// then looks at the throttle gate again, since another call's answer may
+// have closed it during the limiter's wait, and takes one request of the
+// host's quota (took). A hedge never waits for the gate: a closed one
+// refuses it with a *ThrottledError.
+func (t *callTransport) admitHedge(req, hreq *http.Request, end time.Time) (took uint64, err error) {
+	if t.limiter != nil {
+		if err := t.limit(hreq, end); err != nil {
+			return 0, err
+		}
+	}
+	wait, _, k, took := t.gate.look(req, true)
+	if wait > 0 {
+		return 0, &ThrottledError{Key: k.String(), RetryAfter: wait}
+	}
+	return took, nil
 }
 
 // limit waits for the limiter, under the call's deadline end (zero: none)
@@ -84,7 +126,7 @@ func (t *callTransport) limit(req *http.Request, end time.Time) error {
 	case err == nil, errors.Is(err, ErrThrottled):
 		return err
 	case canceled(req):
-		return fmt.Errorf("resilient: waiting for the rate limit: %w", cancelErr(req))
+		return fmt.Errorf("resilient: waiting for the rate limit: %w", quote(cancelErr(req)))
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &ThrottledError{Err: err}
 	}

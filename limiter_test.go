@@ -89,3 +89,38 @@ func TestLimiterSeesCallDeadline(t *testing.T) {
 		assert.Equal(t, time.Now().Add(3*time.Second).UnixNano(), l.dl.Load())
 	})
 }
+
+// TestLimiterWaitEndsOnRequestCancel: a closed Request.Cancel ends the
+// limiter's wait, as it ends every other wait of the stack; the waiting
+// goroutine is gone when the call returns.
+func TestLimiterWaitEndsOnRequestCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var sent atomic.Int32
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			sent.Add(1)
+			return reply(r, 200, "ok"), nil
+		})
+		lim := ctxLimiter(func(ctx context.Context) error {
+			<-ctx.Done() // a limiter that only knows the context
+			return ctx.Err()
+		})
+		for _, opts := range [][]Option{{WithLimiter(lim)}, {Recommended(), WithLimiter(lim)}} {
+			rt := NewTransport(base, opts...)
+			cancel := make(chan struct{})
+			req := newRequest("GET", "http://api.example/", nil)
+			req.Cancel = cancel //lint:ignore SA1019 testing that it is honoured
+			go func() { time.Sleep(time.Second); close(cancel) }()
+			start := time.Now()
+			_, err := rt.RoundTrip(req)
+			require.Error(t, err)
+			assert.Equal(t, time.Second, time.Since(start))
+			assert.False(t, errors.Is(err, ErrThrottled), "the caller gave up: %v", err)
+		}
+		assert.Zero(t, sent.Load())
+	})
+}
+
+// ctxLimiter is a Limiter of a function of the context.
+type ctxLimiter func(context.Context) error
+
+func (f ctxLimiter) Wait(ctx context.Context, _ *http.Request) error { return f(ctx) }

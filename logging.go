@@ -25,10 +25,11 @@ import (
 // texts are scrubbed of the request's URL in every form the standard
 // library prints it (plain, %q-quoted, escaped, with the password masked)
 // and of its query, fragment, user name and password. Headers are not
-// logged unless [WithLogHeaders] names them; even then Authorization,
-// Proxy-Authorization, Cookie, Set-Cookie and any header whose name contains
-// key, token, secret, signature or password (or a word given to
-// [WithRedactHeaders]) is written as "[REDACTED]".
+// logged unless [WithLogHeaders] names them; even then a header that may
+// hold a secret is written as "[REDACTED]": see [WithRedactHeaders] for the
+// list and how to extend it, [WithRevealHeaders] for how to narrow it.
+// Idempotency keys are not secrets and are logged as they are, so that the
+// attempts of one call can be matched.
 //
 // Without WithLogger (and [WithObserver]) no record is built at all. A nil
 // l is ignored.
@@ -50,12 +51,35 @@ func WithLogHeaders(names ...string) Option {
 	})
 }
 
-// WithRedactHeaders adds words to the redaction list: a header whose name
-// contains one of them (case-insensitively) is never logged.
+// WithRedactHeaders extends the redaction list with words: a header whose
+// name contains one of them (case-insensitively) is written as "[REDACTED]"
+// when [WithLogHeaders] names it. The list starts as:
+//
+//   - Authorization, Proxy-Authorization, Cookie and Set-Cookie, always;
+//   - any name containing key, token, secret, signature or password, except
+//     the idempotency-key headers (Idempotency-Key, X-Idempotency-Key and the
+//     header set with [IdempotencyHeader]), which carry ids, not secrets.
+//
+// A word given here also hides an idempotency-key header that contains it.
 func WithRedactHeaders(words ...string) Option {
 	return optionFunc(func(c *config) {
 		for _, w := range words {
-			c.logOpts.redact = append(c.logOpts.redact, strings.ToLower(w))
+			if w = strings.ToLower(strings.TrimSpace(w)); w != "" {
+				c.logOpts.redact = append(c.logOpts.redact, w)
+			}
+		}
+	})
+}
+
+// WithRevealHeaders narrows the redaction list: the named headers are
+// logged as they are when [WithLogHeaders] names them, even though their
+// names contain a word of the list (X-Request-Token, say). Authorization,
+// Proxy-Authorization, Cookie and Set-Cookie are credentials by definition
+// and stay redacted whatever is given here.
+func WithRevealHeaders(names ...string) Option {
+	return optionFunc(func(c *config) {
+		for _, n := range names {
+			c.logOpts.reveal = append(c.logOpts.reveal, strings.ToLower(n))
 		}
 	})
 }
@@ -63,28 +87,35 @@ func WithRedactHeaders(words ...string) Option {
 type logOptions struct {
 	headers []string // canonical names to log
 	redact  []string // extra lower-case words
+	reveal  []string // lower-case names logged in clear despite a word
+	idem    string   // lower-case name of the configured idempotency-key header
 }
 
-// secretHeaders are never logged, whole names; secretWords never as part of one.
+// credentialHeaders are never logged; secretWords hide a name containing
+// one of them, except for the idempotency-key headers (ids, not secrets).
 var (
-	secretHeaders = []string{"authorization", "proxy-authorization", "cookie", "set-cookie"}
-	secretWords   = []string{"key", "token", "secret", "signature", "password"}
+	credentialHeaders = []string{"authorization", "proxy-authorization", "cookie", "set-cookie"}
+	secretWords       = []string{"key", "token", "secret", "signature", "password"}
+	idempotencyNames  = []string{"idempotency-key", "x-idempotency-key"}
 )
 
 const redacted = "[REDACTED]"
 
-// isSecret reports whether the header name may hold a secret.
+// isSecret reports whether the header name may hold a secret. The caller's
+// words and names come first, then the built-in lists.
 func (o *logOptions) isSecret(name string) bool {
 	n := strings.ToLower(name)
-	if slices.Contains(secretHeaders, n) {
+	switch {
+	case slices.Contains(credentialHeaders, n):
 		return true
+	case slices.Contains(o.reveal, n):
+		return false
+	case slices.ContainsFunc(o.redact, func(w string) bool { return strings.Contains(n, w) }):
+		return true
+	case n == o.idem || slices.Contains(idempotencyNames, n):
+		return false
 	}
-	for _, w := range slices.Concat(secretWords, o.redact) {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(n, w) })
 }
 
 // newObserver returns the observer of the stack: the user's observers and,
@@ -94,6 +125,9 @@ func (c *config) newObserver() *observer {
 	var quiet func(context.Context) bool
 	if c.logger != nil {
 		l := &eventLogger{l: c.logger, o: c.logOpts}
+		if c.idempotency != nil {
+			l.o.idem = strings.ToLower(c.idempotency.header)
+		}
 		fns = append(fns, l.log)
 		if len(c.observers) == 0 {
 			// A logger that would drop even an error record needs no event.

@@ -1,12 +1,15 @@
 package resilient
 
 import (
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// maxThrottle bounds how long one answer can close a gate, whatever the
+// server says, so that a wrong header cannot shut a host out for good.
+const maxThrottle = 24 * time.Hour
 
 // rateLimitQuota reads the rate limit fields of a response: how many
 // requests are left (left) until the quota resets (after reset). It
@@ -25,14 +28,22 @@ import (
 //     long to be meant as a wait), a Unix time in seconds (GitHub) or,
 //     past 10^11, in milliseconds.
 //
-// ok is false when the fields are absent or malformed. The reset is at
-// most maxThrottle. A zero now means the time when a Unix time is read.
+// The first of these that can be read counts: a field that is present but
+// malformed does not hide the next. ok is false when none can be read.
+// Numbers are plain decimals (digits, and for the separate fields an
+// optional fraction): no sign, exponent, underscore or hexadecimal form.
+// The reset is at most maxThrottle. A zero now means the time when a Unix
+// time is read.
 func rateLimitQuota(h http.Header, now time.Time) (left int64, reset time.Duration, ok bool) {
 	if v, found := h["Ratelimit"]; found {
-		return parseRateLimit(strings.Join(v, ","), h["Ratelimit-Policy"])
+		if left, reset, ok = parseRateLimit(strings.Join(v, ","), h["Ratelimit-Policy"]); ok {
+			return left, reset, true
+		}
 	}
 	if v, found := h["Ratelimit-Remaining"]; found && len(v) > 0 {
-		return remainingReset(v[0], h.Get("Ratelimit-Reset"), now, false)
+		if left, reset, ok = remainingReset(v[0], h.Get("Ratelimit-Reset"), now, false); ok {
+			return left, reset, true
+		}
 	}
 	if v, found := h["X-Ratelimit-Remaining"]; found && len(v) > 0 {
 		return remainingReset(v[0], h.Get("X-Ratelimit-Reset"), now, true)
@@ -175,12 +186,12 @@ func sfInteger(v string) int64 {
 // remainingReset reads a remaining count and a reset value: seconds from
 // now or, when epoch is set and the value is large, a Unix time.
 func remainingReset(remaining, reset string, now time.Time, epoch bool) (int64, time.Duration, bool) {
-	rem, err := strconv.ParseFloat(trimOWS(remaining), 64)
-	if err != nil || !(rem >= 0) {
+	rem, ok := plainDecimal(remaining)
+	if !ok {
 		return 0, 0, false
 	}
-	r, err := strconv.ParseFloat(trimOWS(reset), 64)
-	if err != nil || !(r >= 0) || math.IsInf(r, 1) {
+	r, ok := plainDecimal(reset)
+	if !ok {
 		return 0, 0, false
 	}
 	left := int64(min(rem, 1e15))
@@ -194,6 +205,20 @@ func remainingReset(remaining, reset string, now time.Time, epoch bool) (int64, 
 		return left, min(max(time.Unix(int64(min(r, 1e12)), 0).Sub(now), 0), maxThrottle), true
 	}
 	return left, seconds(r), true
+}
+
+// plainDecimal reads a non-negative decimal number: at most 15 digits,
+// then optionally a dot and at most 9 digits. Anything else (a sign, an
+// exponent, an underscore, a hexadecimal form, a longer number) is not a
+// count or a reset a server means, and ok is false.
+func plainDecimal(v string) (float64, bool) {
+	v = trimOWS(v)
+	whole, frac, dot := strings.Cut(v, ".")
+	if !isDigits(whole) || len(whole) > 15 || dot && (!isDigits(frac) || len(frac) > 9) {
+		return 0, false
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	return n, err == nil
 }
 
 // seconds turns a non-negative number of seconds into a Duration of at

@@ -77,3 +77,45 @@ func FuzzRateLimitHeaders(f *testing.F) {
 		}
 	})
 }
+
+// TestRateLimitQuotaSkipsUnusableFields: a field that is present but
+// cannot be read does not hide the next one, and numbers are plain
+// decimals: an underscore, an exponent, a sign or a hexadecimal form make
+// a value unusable, not a different number.
+func TestRateLimitQuotaSkipsUnusableFields(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name string
+		kv   []string
+		left int64
+		want time.Duration
+		ok   bool
+	}{
+		{"unusable RateLimit, then X-", []string{"RateLimit", `"p";r=oops`, "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "5"}, 0, 5 * time.Second, true},
+		{"RateLimit without t nor policy, then separate fields", []string{"RateLimit", `"p";r=0`, "RateLimit-Remaining", "0", "RateLimit-Reset", "7"}, 0, 7 * time.Second, true},
+		{"unusable separate fields, then X-", []string{"RateLimit-Remaining", "none", "RateLimit-Reset", "3", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "4"}, 0, 4 * time.Second, true},
+		{"a usable RateLimit wins", []string{"RateLimit", `"p";r=2;t=9`, "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "5"}, 2, 9 * time.Second, true},
+		{"underscore in a reset", []string{"RateLimit-Remaining", "0", "RateLimit-Reset", "1_0"}, 0, 0, false},
+		{"underscore in a remaining", []string{"X-RateLimit-Remaining", "1_0", "X-RateLimit-Reset", "10"}, 0, 0, false},
+		{"exponent", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1e30"}, 0, 0, false},
+		{"small exponent", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1e1"}, 0, 0, false},
+		{"hexadecimal", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "0x10"}, 0, 0, false},
+		{"plus sign", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "+10"}, 0, 0, false},
+		{"infinity", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "Inf"}, 0, 0, false},
+		{"a dot alone", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "10."}, 0, 0, false},
+		{"more than 15 digits", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1000000000000000000000000000000"}, 0, 0, false},
+		{"a fraction stays", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", " 2.5 "}, 0, 2500 * time.Millisecond, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for i := 0; i+1 < len(tt.kv); i += 2 {
+				h.Add(tt.kv[i], tt.kv[i+1])
+			}
+			left, got, ok := rateLimitQuota(h, now)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.left, left)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}

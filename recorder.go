@@ -74,7 +74,7 @@ func (r *recorder) reopen(ctx context.Context) (*recordedBody, error) {
 		case <-grace:
 			return nil, fmt.Errorf("%w: the caller's body stalls", ErrBodyNotReplayable)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: the previous attempt still reads it: %w", ErrBodyNotReplayable, context.Cause(ctx))
+			return nil, fmt.Errorf("%w: the previous attempt still reads it: %w", ErrBodyNotReplayable, quote(context.Cause(ctx)))
 		}
 		r.mu.Lock()
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// Defaults of [RetryPolicy]; README.md says why.
+// Defaults of [RetryPolicy]; docs/design.md says why.
 const (
 	DefaultMaxAttempts     = 3
 	DefaultInitialDelay    = 100 * time.Millisecond
@@ -90,11 +90,6 @@ type RetryPolicy struct {
 // [*RetryError] wrapping the last error is returned.
 func WithRetry(p RetryPolicy) Option {
 	return optionFunc(func(c *config) { c.retry = &p })
-}
-
-// Retry is the layer of [WithRetry] on its own.
-func Retry(p RetryPolicy) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{retry: &p}) }
 }
 
 // normalized returns p with every default filled in.
@@ -179,12 +174,5 @@ func joinErr(err, other error) error {
 	if other == nil {
 		return err
 	}
-	return fmt.Errorf("%w (and: %w)", err, other)
-}
-
-// closeBody closes the body of a request that will not be sent.
-func closeBody(req *http.Request) {
-	if req != nil && req.Body != nil {
-		req.Body.Close()
-	}
+	return fmt.Errorf("%w (and: %w)", err, quote(other))
 }

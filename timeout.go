@@ -8,16 +8,25 @@ import (
 	"time"
 )
 
-// WithTimeout bounds each attempt: sending the request, waiting for the
-// response headers and reading the response body. A body that arrives in
+// WithAttemptTimeout bounds each attempt: sending the request, waiting for
+// the response headers and reading the response body. A body that arrives in
 // time is read whole; a body that stalls past the timeout fails the read with
 // a [*TimeoutError]. An attempt that times out is retried when [WithRetry] is
-// also given.
+// also given. To bound the whole call, every retry and wait included, as
+// [http.Client.Timeout] does, use [WithTotalTimeout].
 //
 // A zero or negative d leaves the layer out (no attempt timeout).
-func WithTimeout(d time.Duration) Option {
+func WithAttemptTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.attemptTimeout = max(d, 0) })
 }
+
+// WithTimeout is [WithAttemptTimeout] under its first name: it bounds each
+// attempt, not the call.
+//
+// Deprecated: use [WithAttemptTimeout], whose name says what it bounds;
+// [http.Client.Timeout] and most peers mean the whole call by "timeout",
+// which is [WithTotalTimeout] here. WithTimeout keeps working unchanged.
+func WithTimeout(d time.Duration) Option { return WithAttemptTimeout(d) }
 
 // WithTotalTimeout bounds the whole call: every attempt, every wait between
 // attempts, and the reading of the final response body. When it fires no
@@ -26,29 +35,6 @@ func WithTimeout(d time.Duration) Option {
 // A zero or negative d leaves the layer out (no total timeout).
 func WithTotalTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.totalTimeout = max(d, 0) })
-}
-
-// AttemptTimeout is the layer of [WithTimeout] on its own. A zero or negative
-// d returns next unchanged.
-func AttemptTimeout(d time.Duration) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{attempt: d}) }
-}
-
-// TotalTimeout is the layer of [WithTotalTimeout] on its own. A zero or
-// negative d returns next unchanged.
-func TotalTimeout(d time.Duration) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{total: d}) }
-}
-
-// deadlineCause is the cause of the contexts this package ends, so that a
-// deadline of ours is told apart from the caller's own (context.Cause).
-type deadlineCause struct {
-	scope TimeoutScope
-	after time.Duration
-}
-
-func (c *deadlineCause) Error() string {
-	return "resilient: " + c.scope.String() + " timeout of " + c.after.String()
 }
 
 // roundTripBefore sends req under a context that ends at the given time

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -69,7 +68,7 @@ func TestAttemptTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				c := &http.Client{Transport: NewTransport(slowServer(tt.headerDelay, tt.tick, tt.chunks...), WithTimeout(time.Second))}
+				c := &http.Client{Transport: NewTransport(slowServer(tt.headerDelay, tt.tick, tt.chunks...), WithAttemptTimeout(time.Second))}
 				resp, err := c.Get("http://api.example/")
 				if tt.wantErrAt == "headers" {
 					assertTimeout(t, err, ScopeAttempt)
@@ -89,23 +88,11 @@ func TestAttemptTimeout(t *testing.T) {
 	}
 }
 
-func assertTimeout(t *testing.T, err error, scope TimeoutScope) {
-	t.Helper()
-	require.Error(t, err)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	var ne net.Error
-	require.ErrorAs(t, err, &ne)
-	assert.True(t, ne.Timeout())
-	var te *TimeoutError
-	require.ErrorAs(t, err, &te)
-	assert.Equal(t, scope, te.Scope)
-}
-
 // TestAttemptTimeoutRetried checks that a stalled attempt is cut and retried.
 func TestAttemptTimeoutRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &script{steps: steps(stall, status(200))}
-		c := &http.Client{Transport: NewTransport(base, WithTimeout(time.Second), WithRetry(RetryPolicy{Jitter: JitterNone}))}
+		c := &http.Client{Transport: NewTransport(base, WithAttemptTimeout(time.Second), WithRetry(RetryPolicy{Jitter: JitterNone}))}
 		start := time.Now()
 		resp, err := c.Get("http://api.example/")
 		require.NoError(t, err)
@@ -121,7 +108,7 @@ func TestTotalTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &script{steps: steps(stall)}
 		c := &http.Client{Transport: NewTransport(base,
-			WithTimeout(time.Second), WithTotalTimeout(2500*time.Millisecond),
+			WithAttemptTimeout(time.Second), WithTotalTimeout(2500*time.Millisecond),
 			WithRetry(RetryPolicy{MaxAttempts: 10, Jitter: JitterNone}))}
 		start := time.Now()
 		_, err := c.Get("http://api.example/")
@@ -150,7 +137,7 @@ func TestTotalTimeoutCoversBody(t *testing.T) {
 func TestCallerDeadlineIsNotOurs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		base := &script{steps: steps(stall)}
-		c := &http.Client{Transport: NewTransport(base, WithTimeout(time.Minute), WithRetry(RetryPolicy{}))}
+		c := &http.Client{Transport: NewTransport(base, WithAttemptTimeout(time.Minute), WithRetry(RetryPolicy{}))}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", "http://api.example/", nil)
@@ -170,7 +157,7 @@ func TestTimeoutReleasedOnClose(t *testing.T) {
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			return reply(r, 200, strings.Repeat("x", 10)), nil
 		})
-		rt := NewTransport(base, WithTimeout(time.Hour), WithTotalTimeout(time.Hour))
+		rt := NewTransport(base, WithAttemptTimeout(time.Hour), WithTotalTimeout(time.Hour))
 		for _, readAll := range []bool{true, false} {
 			req, _ := http.NewRequest("GET", "http://api.example/", nil)
 			resp, err := rt.RoundTrip(req)
@@ -192,7 +179,7 @@ func TestTimeoutNoBody(t *testing.T) {
 		resp.Body = http.NoBody
 		return resp, nil
 	})
-	resp, err := NewTransport(base, WithTimeout(time.Second)).RoundTrip(httptestRequest())
+	resp, err := NewTransport(base, WithAttemptTimeout(time.Second)).RoundTrip(httptestRequest())
 	require.NoError(t, err)
 	assert.Equal(t, http.NoBody, resp.Body)
 }
@@ -200,4 +187,105 @@ func TestTimeoutNoBody(t *testing.T) {
 func httptestRequest() *http.Request {
 	req, _ := http.NewRequest("GET", "http://api.example/", nil)
 	return req
+}
+
+// TestUploadStopsAtTotalTimeout: a body that trickles 100 B every 20 ms is
+// sent within the call's deadline, not buffered past it.
+func TestUploadStopsAtTotalTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &uploader{}
+		rt := NewTransport(base, WithTotalTimeout(300*time.Millisecond), WithRetry(RetryPolicy{}))
+		pr, pw := io.Pipe()
+		go trickle(pw, 250, 100, 20*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "PUT", "http://api.example/doc", io.NopCloser(pr))
+		start := time.Now()
+		_, err := rt.RoundTrip(req)
+		assertTimeout(t, err, ScopeTotal)
+		assert.Equal(t, 300*time.Millisecond, time.Since(start))
+		assert.Equal(t, int32(1), base.attempts.Load())
+		pr.Close() // the caller's producer learns it is not read any more
+		time.Sleep(time.Second)
+	})
+}
+
+// TestTotalTimeoutHoldsAfterSlowDrain: a 503 whose body drips for 1.5 s is
+// drained only while the client waits anyway; the call never outlives the
+// total timeout and ends with a real 503, not an unsent attempt's error.
+func TestTotalTimeoutHoldsAfterSlowDrain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := &script{steps: steps(dripping(503, "1", 15, 100*time.Millisecond))}
+		c := &http.Client{Transport: NewTransport(base, WithAttemptTimeout(1200*time.Millisecond),
+			WithTotalTimeout(1500*time.Millisecond), WithRetry(RetryPolicy{}))}
+		start := time.Now()
+		resp, err := c.Get("http://api.example/")
+		require.NoError(t, err)
+		assert.Equal(t, 503, resp.StatusCode)
+		assert.Equal(t, time.Second, time.Since(start), "one wait of 1 s; the second 503 asks for more than is left")
+		assert.Equal(t, 2, base.attempts())
+		_, err = io.ReadAll(resp.Body)
+		assertTimeout(t, err, ScopeTotal)
+		resp.Body.Close()
+		assert.Equal(t, 1500*time.Millisecond, time.Since(start))
+		synctest.Wait()
+	})
+}
+
+// TestTotalTimeoutNeverOverrun: whatever the host does, the call
+// ends by its total timeout (fake time, so exactly), with a response or an
+// error, never both, and the response's body ends by then too.
+func TestTotalTimeoutNeverOverrun(t *testing.T) {
+	const total = 1500 * time.Millisecond
+	tests := []struct {
+		name string
+		step func(*http.Request) (*http.Response, error)
+		body func() io.Reader
+	}{
+		{"stalled headers", stall, nil},
+		{"503, Retry-After 1, dripping body", dripping(503, "1", 15, 100*time.Millisecond), nil},
+		{"503, Retry-After just under the rest", dripping(503, "1", 1, time.Millisecond), nil},
+		{"503 whose body never ends", dripping(503, "", 1, time.Hour), nil},
+		{"200 whose body never ends", dripping(200, "", 1, time.Hour), nil},
+		{"429, Retry-After 0", status(429, "Retry-After", "0"), nil},
+		{"reset", fail(errors.New("connection reset by peer")), nil},
+		{"upload trickles, 503", status(503), func() io.Reader {
+			pr, pw := io.Pipe()
+			go trickle(pw, 200, 10, 20*time.Millisecond)
+			return pr
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var body io.Reader
+				if tt.body != nil {
+					body = tt.body()
+				}
+				rt := NewTransport(&uploader{answer: tt.step}, WithAttemptTimeout(time.Second), WithTotalTimeout(total),
+					WithRetry(RetryPolicy{MaxAttempts: 5, InitialDelay: 50 * time.Millisecond}))
+				req, _ := http.NewRequest("PUT", "http://api.example/", body)
+				start := time.Now()
+				resp, err := rt.RoundTrip(req)
+				assert.True(t, (resp == nil) != (err == nil), "response XOR error")
+				if resp != nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				assert.LessOrEqual(t, time.Since(start), total)
+				if pr, ok := body.(*io.PipeReader); ok {
+					pr.Close()
+				}
+				time.Sleep(time.Hour) // fake: lets producers and drips end
+			})
+		})
+	}
+}
+
+func TestWithTimeoutIsTheAttemptTimeout(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) { return reply(r, 200, "ok"), nil })
+	old := NewTransport(base, WithTimeout(time.Second)).(*Transport)
+	renamed := NewTransport(base, WithAttemptTimeout(time.Second)).(*Transport)
+	assert.Equal(t, layers(renamed.rt), layers(old.rt))
+	assert.Equal(t, []string{"attempt", "base"}, layers(old.rt))
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // go test -bench . runs the benchmark scenarios for every stack;
-// go run ./cmd/benchtable runs them all and prints the README table.
+// go run ./cmd/benchtable runs them all and prints the table of docs/benchmarks.md.
 
 func BenchmarkOverhead(b *testing.B) {
 	for _, s := range Stacks {

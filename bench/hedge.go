@@ -52,7 +52,7 @@ func Hedged(s Stack) HedgeStack {
 func hedgedResilient(p resilient.HedgePolicy) func(http.RoundTripper) Doer {
 	return func(base http.RoundTripper) Doer {
 		return clientDoer(&http.Client{Transport: resilient.NewTransport(base,
-			resilient.WithTimeout(10*time.Second),
+			resilient.WithAttemptTimeout(10*time.Second),
 			resilient.WithRetry(resilient.RetryPolicy{MaxAttempts: 3}),
 			resilient.WithCircuitBreaker(resilient.BreakerPolicy{ConsecutiveFailures: 5, OpenTimeout: 30 * time.Second}),
 			resilient.WithHedging(p))})

@@ -54,7 +54,7 @@ var Stacks = []Stack{
 
 func newResilient(base http.RoundTripper, c Config) Doer {
 	opts := []resilient.Option{
-		resilient.WithTimeout(10 * time.Second),
+		resilient.WithAttemptTimeout(10 * time.Second),
 		resilient.WithRetry(resilient.RetryPolicy{MaxAttempts: 3, InitialDelay: c.Initial, MaxDelay: c.Max}),
 	}
 	if !c.NoBreaker {

@@ -171,3 +171,84 @@ func TestHandlerReportsEarlyEvictionOfDefaultStore(t *testing.T) {
 	assert.Equal(t, "msg_new", rep.events[0].ID)
 	assert.Equal(t, DefaultMaxEvents, ms.Len())
 }
+
+// TestHandlerPanicWithHungReleaseIsBounded: process panics and the store
+// hangs on Release: the panic goes on after the store timeout, not never.
+func TestHandlerPanicWithHungReleaseIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFaultyStore()
+		s.release = func(ctx context.Context, _ Claim) error { return hang(ctx) }
+		var rep reported
+		h := newTestHandler(t, func(context.Context, Event) error { panic("bug") },
+			WithStore(s), WithStoreTimeout(2*time.Second), rep.option())
+		start := time.Now()
+		assert.PanicsWithValue(t, "bug", func() { serve(h, delivery(t, "msg_pr", `{}`)) })
+		assert.Equal(t, 2*time.Second, time.Since(start))
+		require.Len(t, rep.all(), 1)
+		assert.True(t, errors.Is(rep.all()[0], context.DeadlineExceeded))
+	})
+}
+
+// TestHandlerUnfenceableClaimFailsClosed: a store that answers Claimed
+// without a token, or for another key, cannot have its claim completed or
+// released safely: 503, not processed, reported.
+func TestHandlerUnfenceableClaimFailsClosed(t *testing.T) {
+	for name, bad := range map[string]func(key string) Claim{
+		"no token":    func(key string) Claim { return Claim{Key: key, Result: Claimed} },
+		"another key": func(string) Claim { return Claim{Key: "other", Token: "t", Result: Claimed} },
+		"no key":      func(string) Claim { return Claim{Token: "t", Result: Claimed} },
+	} {
+		s := newFaultyStore()
+		s.claim = func(_ context.Context, key string, _ time.Duration) (Claim, error) { return bad(key), nil }
+		var rep reported
+		var calls atomic.Int32
+		h := newTestHandler(t, func(context.Context, Event) error { calls.Add(1); return nil }, WithStore(s), rep.option())
+		w := serve(h, delivery(t, "msg_unfenced", `{}`))
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code, name)
+		assert.Zero(t, calls.Load(), name)
+		require.Len(t, rep.all(), 1, name)
+		assert.ErrorIs(t, rep.all()[0], ErrUnknownClaimResult, name)
+	}
+}
+
+// TestHandlerStoreFailureReportedEvenIfSenderLeft: a Claim that fails for
+// the store's own reason (or answers nonsense) is reported although the
+// sender hung up meanwhile; only the error the hang-up caused is not.
+func TestHandlerStoreFailureReportedEvenIfSenderLeft(t *testing.T) {
+	errDown := errors.New("connection refused")
+	for name, tc := range map[string]struct {
+		claim func(ctx context.Context, key string) (Claim, error)
+		want  error
+	}{
+		"store error": {func(context.Context, string) (Claim, error) { return Claim{}, errDown }, errDown},
+		"nonsense":    {func(_ context.Context, key string) (Claim, error) { return Claim{Key: key, Result: 9}, nil }, ErrUnknownClaimResult},
+		"hang-up":     {func(ctx context.Context, _ string) (Claim, error) { return Claim{}, ctx.Err() }, nil},
+	} {
+		s := newFaultyStore()
+		ctx, hangUp := context.WithCancel(context.Background())
+		s.claim = func(_ context.Context, key string, _ time.Duration) (Claim, error) {
+			hangUp()
+			return tc.claim(ctx, key)
+		}
+		var rep reported
+		h := newTestHandler(t, func(context.Context, Event) error { return nil }, WithStore(s), rep.option())
+		assert.Equal(t, http.StatusServiceUnavailable, serve(h, delivery(t, "msg_left", `{}`).WithContext(ctx)).Code, name)
+		if tc.want == nil {
+			assert.Empty(t, rep.all(), name)
+			continue
+		}
+		require.Len(t, rep.all(), 1, name)
+		assert.ErrorIs(t, rep.all()[0], tc.want, name)
+	}
+}
+
+// TestWithStoreTypedNilIgnored: a nil *MemoryStore passed as a Store is
+// ignored like a nil Store, instead of panicking on the first delivery.
+func TestWithStoreTypedNilIgnored(t *testing.T) {
+	var m *MemoryStore
+	h := newTestHandler(t, func(context.Context, Event) error { return nil }, WithStore(m))
+	w := serve(h, delivery(t, "msg_typed_nil", `{}`))
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200", w.Code)
+	}
+}

@@ -31,7 +31,7 @@ func run(out io.Writer) {
 
 	trace := &tracer{next: http.DefaultTransport, out: out}
 	client := &http.Client{Transport: resilient.NewTransport(trace,
-		resilient.WithTimeout(500*time.Millisecond),
+		resilient.WithAttemptTimeout(500*time.Millisecond),
 		resilient.WithTotalTimeout(10*time.Second),
 		resilient.WithRetry(resilient.RetryPolicy{MaxAttempts: 3, InitialDelay: 200 * time.Millisecond}),
 	)}

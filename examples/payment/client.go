@@ -53,7 +53,7 @@ func NewPaymentGateway(defaultURL, defaultToken string, logger *slog.Logger, obs
 func clientOptions(logger *slog.Logger, observe func(context.Context, resilient.Event)) []resilient.Option {
 	return []resilient.Option{
 		resilient.Recommended(),
-		resilient.WithTimeout(500 * time.Millisecond),
+		resilient.WithAttemptTimeout(500 * time.Millisecond),
 		resilient.WithTotalTimeout(5 * time.Second),
 		resilient.WithCircuitBreaker(resilient.BreakerPolicy{ConsecutiveFailures: 3, OpenTimeout: time.Second}),
 		resilient.WithFallback(func(req *http.Request, err error) (*http.Response, error) {

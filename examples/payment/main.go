@@ -122,7 +122,7 @@ func run(ctx context.Context, out io.Writer) (summary, error) {
 	}
 
 	fmt.Fprintln(out, "\n== the gateway sends its webhooks, some twice")
-	whClient := resilient.New(resilient.WithTimeout(2*time.Second), resilient.WithRetry(resilient.RetryPolicy{}))
+	whClient := resilient.New(resilient.WithAttemptTimeout(2*time.Second), resilient.WithRetry(resilient.RetryPolicy{}))
 	defer whClient.CloseIdleConnections()
 	if _, err := gw.sendWebhooks(whClient, shop.URL); err != nil {
 		return summary{}, err

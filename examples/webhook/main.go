@@ -57,7 +57,7 @@ func run(out io.Writer) (processed int, err error) {
 	defer stop()
 
 	snd := &sender{url: url + "/webhooks/payments", secret: secret, out: out,
-		client: resilient.New(resilient.WithTimeout(2 * time.Second))}
+		client: resilient.New(resilient.WithAttemptTimeout(2 * time.Second))}
 	defer snd.client.CloseIdleConnections()
 
 	deliveries := []delivery{

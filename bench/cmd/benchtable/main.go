@@ -1,5 +1,5 @@
 // Command benchtable runs every scenario of the benchmark suite for every
-// stack and prints one markdown table, for README.md. It also draws the
+// stack and prints one markdown table, for docs/benchmarks.md. It also draws the
 // scenarios a reader looks at first (attempts per call in an outage, memory
 // of an 8 MiB PUT, overhead) side by side in an SVG chart, by default
 // ../docs/bench.svg, the one the README shows.

@@ -1,0 +1,149 @@
+package resilient
+
+// The throttle gate at work (the gate itself is in gate.go): which answers
+// close it, how an attempt waits for it, and how the breaker judges the
+// attempts that a closure caught.
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"time"
+)
+
+// maxCountedQuota is the most requests left that the gate counts down. A
+// larger quota cannot run out before later answers say it runs low, and
+// counting it would put every call of the client on the gate's slow path
+// (a clock read and a lock) for as long as it lasts.
+const maxCountedQuota = 100
+
+// observe closes the gate of req's host when resp says so: a 429 or 503
+// whose Retry-After asks for a wait, or RateLimit fields (any status)
+// saying that no request is left until the reset; RateLimit fields that
+// say a few are left (at most maxCountedQuota) set the host's quota. A
+// response with no header fields costs nothing; others cost a few map
+// lookups.
+func (g *gate) observe(req *http.Request, resp *http.Response) {
+	if g == nil || resp == nil || len(resp.Header) == 0 {
+		return
+	}
+	if d, ok := pause(resp); ok {
+		g.close(req, d)
+		return
+	}
+	if left, d, ok := rateLimitQuota(resp.Header, time.Time{}); ok && left <= maxCountedQuota {
+		g.set(req, d, left)
+	}
+}
+
+// await waits for req's gate within the call's limits: the wait for the
+// gate to open must be at most maxWait and end before end and the
+// context's deadline; the random spread of the waiters is then added
+// within what is left of those limits. It returns a *ThrottledError when
+// the wait does not fit, and the cancellation error when the caller gives
+// up meanwhile. It looks again after each wait, and with take, once the
+// gate is open, takes one request of the host's quota (see look).
+func (g *gate) await(req *http.Request, end time.Time, maxWait time.Duration, take bool) (waited bool, took uint64, err error) {
+	if g == nil {
+		return false, 0, nil
+	}
+	for {
+		wait, spread, k, took := g.look(req, take)
+		if wait <= 0 {
+			return waited, took, nil
+		}
+		room := maxWait
+		if dl, ok := callDeadline(req, end); ok {
+			room = min(room, time.Until(dl)-1) // the attempt must start before it
+		}
+		if wait > room {
+			return waited, 0, &ThrottledError{Key: k.String(), RetryAfter: wait}
+		}
+		d := wait + time.Duration(rand.Int64N(int64(min(spread, room-wait))+1))
+		if err := waitUntil(req, time.Now().Add(d)); err != nil {
+			return true, 0, err
+		}
+		waited = true
+	}
+}
+
+// callDeadline is the earlier of req's context deadline and end (zero:
+// none), and false when there is neither.
+func callDeadline(req *http.Request, end time.Time) (time.Time, bool) {
+	dl, ok := req.Context().Deadline()
+	if !end.IsZero() && (!ok || end.Before(dl)) {
+		return end, true
+	}
+	return dl, ok
+}
+
+// judge is the breaker's outcome of an attempt sent when the gate's clock
+// read stamp, except for two kinds of answers that say nothing of the
+// host's health behind the throttle gate:
+//
+//   - A throttling answer (a 429 or 503 whose Retry-After asks for a
+//     wait) is not judged: the host asked for a pause of a given length,
+//     which the gate keeps for every caller, and counted as failures the
+//     answers to a burst of concurrent callers would open the breaker of a
+//     healthy host. A Retry-After of 0, or a date in the past, closes no
+//     gate and is judged as the status it comes with.
+//   - A failure of an attempt that was sent before its host's gate closed,
+//     and that ends while it is still closed, is not judged: the gate
+//     holds every new attempt, so the attempts that end meanwhile are only
+//     those already under way, the slowest of the host's, with no success
+//     among them to break a run of failures. Counting them would let one
+//     429 open the breaker of a healthy host that is slow now and then.
+//
+// Successes are judged as they are, at no cost; a failure costs one atomic
+// load while every gate is open.
+func (t *breakerTransport) judge(req *http.Request, resp *http.Response, err error, stamp uint64) error {
+	if t.gated && err == nil && throttling(resp) {
+		return errExcluded
+	}
+	o := outcome(req, resp, err)
+	if o == errFailure && t.set.gate.closedSince(req, stamp) {
+		return errExcluded
+	}
+	return o
+}
+
+// throttling reports a 429 or 503 that asks for a wait (see pause).
+func throttling(resp *http.Response) bool {
+	_, ok := pause(resp)
+	return ok
+}
+
+// pause returns the wait that resp asks for: a 429 or 503 with a
+// Retry-After of more than 0. A Retry-After of 0, or a date in the past,
+// asks for none, and such an answer is an ordinary 429 or 503.
+func pause(resp *http.Response) (time.Duration, bool) {
+	if c := resp.StatusCode; c != http.StatusTooManyRequests && c != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return d, ok && d > 0
+}
+
+// stamp is the gate's clock now, read by the breaker when it sends an
+// attempt; 0 without a gate.
+func (g *gate) stamp() uint64 {
+	if g == nil {
+		return 0
+	}
+	return g.clock.Load()
+}
+
+// closedSince reports whether req's host's gate is closed now and closed
+// after stamp, the clock when an attempt was sent: that attempt was caught
+// by the closure (see [breakerTransport.judge]). While every gate is open
+// it costs one atomic load.
+func (g *gate) closedSince(req *http.Request, stamp uint64) bool {
+	if g == nil || g.latest.Load() == 0 {
+		return false
+	}
+	k := g.keys.key(req)
+	now := time.Now().UnixNano()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e, ok := g.m[k]
+	return ok && now < e.until && e.left == 0 && e.closed > stamp
+}
