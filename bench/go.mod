@@ -2,13 +2,11 @@ module github.com/resilient-go/resilient/bench
 
 go 1.25
 
-replace github.com/resilient-go/resilient => ../
-
 require (
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/go-resty/resty/v2 v2.17.2
 	github.com/hashicorp/go-retryablehttp v0.7.8
-	github.com/resilient-go/resilient v0.0.0-00010101000000-000000000000
+	github.com/resilient-go/resilient v0.1.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/image v0.30.0
 	gonum.org/v1/plot v0.17.0

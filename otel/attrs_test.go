@@ -92,7 +92,7 @@ func TestAttemptAttributes(t *testing.T) {
 				tel := newTelemetry(t)
 				opts := []resilient.Option{tel.observer()}
 				if tt.timeout > 0 {
-					opts = append(opts, resilient.WithTimeout(tt.timeout))
+					opts = append(opts, resilient.WithAttemptTimeout(tt.timeout))
 				}
 				rt := resilient.NewTransport(&script{steps: []step{tt.step}}, opts...)
 				_, _ = get(context.Background(), rt, tt.method, tt.url)

@@ -68,6 +68,30 @@
 // attributes and an error status when error.type is set; see
 // [WithTracerProvider] to turn those off.
 //
+// # One trace per call with otelhttp
+//
+// Where otelhttp sits decides what a trace shows. Around the stack, it
+// makes the span of the call; around the base transport as well, a client
+// span per attempt, a child of the call's, with the attempt's own status
+// and traceparent, so that the server's spans hang under the attempt that
+// reached them:
+//
+//	client.Transport = otelhttp.NewTransport(resilient.NewTransport(otelhttp.NewTransport(base), opts...))
+//
+// otelhttp makes the attempt spans then: give the observer a no-op
+// TracerProvider (go.opentelemetry.io/otel/trace/noop) to keep its retry
+// events on the call's span without a second span per attempt; see
+// Example (Otelhttp). With otelhttp around the stack only, the observer's
+// "resilient.attempt" spans stand for the attempts.
+//
+// [resilient.Wrap] of a client whose transport is already otelhttp puts
+// the layers around otelhttp, not between two of it: each attempt is then
+// a span with no call span above it, and, unless the request's context
+// holds a span already, each one the root of a trace of its own (three
+// attempts, three unrelated traces). For such a client, write
+// client.Transport = otelhttp.NewTransport(resilient.NewTransport(client.Transport, opts...))
+// instead: its otelhttp becomes the inner one.
+//
 // # Cardinality
 //
 // No attribute holds a URL path, a query, a header or a user id: hosts,

@@ -9,11 +9,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/resilient-go/resilient"
 	resilientotel "github.com/resilient-go/resilient/otel"
@@ -60,6 +63,51 @@ func ExampleObserver() {
 	//   resilient.retry resilient.retry.attempt=1 resilient.retry.wait=0.001 resilient.retry.reason=backoff
 	//   resilient.retry resilient.retry.attempt=2 resilient.retry.wait=0.002 resilient.retry.reason=backoff
 	// spans resilient.attempt: 3
+}
+
+// Tracing a resilient client with otelhttp: one trace per call. otelhttp
+// around the stack makes the span of the call, otelhttp around the base a
+// child span per attempt (and sends each attempt's own traceparent); the
+// observer adds the retry events to the call's span and, since otelhttp
+// makes the attempt spans, makes none itself (a no-op TracerProvider). In a
+// program the providers are the global ones: otelhttp needs no option,
+// the base is nil or your transport.
+func Example_otelhttp() {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	base := answers(503, 503, 200) // in a program: nil, or your own transport
+
+	client := &http.Client{Transport: otelhttp.NewTransport(
+		resilient.NewTransport(otelhttp.NewTransport(base),
+			resilient.WithRetry(resilient.RetryPolicy{InitialDelay: time.Millisecond, Jitter: resilient.JitterNone}),
+			resilient.WithObserver(resilientotel.Observer(resilientotel.WithTracerProvider(noop.NewTracerProvider())))),
+		otelhttp.WithTracerProvider(tp))}
+
+	resp, err := client.Get("https://api.example/orders/7")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close() // ends the spans of the call and of its last attempt
+
+	// The attempts end in turn, the last one when the body is closed.
+	ended := spans.Ended()
+	call := ended[slices.IndexFunc(ended, func(s sdktrace.ReadOnlySpan) bool { return !s.Parent().IsValid() })]
+	fmt.Printf("%s: the call, %d retry events\n", call.Name(), len(call.Events()))
+	traceIDs := map[trace.TraceID]bool{}
+	for _, s := range ended {
+		traceIDs[s.SpanContext().TraceID()] = true
+		if s.Parent().SpanID() == call.SpanContext().SpanID() {
+			fmt.Printf("  %s: an attempt, child of the call, status %s\n", s.Name(), s.Status().Code)
+		}
+	}
+	fmt.Println("traces:", len(traceIDs))
+	// Output:
+	// HTTP GET: the call, 2 retry events
+	//   HTTP GET: an attempt, child of the call, status Error
+	//   HTTP GET: an attempt, child of the call, status Error
+	//   HTTP GET: an attempt, child of the call, status Unset
+	// traces: 1
 }
 
 // answers is an in-memory transport that answers with statuses in turn.

@@ -2,10 +2,9 @@ module github.com/resilient-go/resilient/otel
 
 go 1.25.0
 
-replace github.com/resilient-go/resilient => ..
-
 require (
-	github.com/resilient-go/resilient v0.0.0-00010101000000-000000000000
+	github.com/resilient-go/resilient v0.1.0
+	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.71.0
 	go.opentelemetry.io/otel v1.46.0
 	go.opentelemetry.io/otel/metric v1.46.0
 	go.opentelemetry.io/otel/sdk v1.46.0
@@ -17,6 +16,7 @@ require (
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/felixge/httpsnoop v1.1.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect

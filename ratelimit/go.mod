@@ -2,10 +2,8 @@ module github.com/resilient-go/resilient/ratelimit
 
 go 1.25
 
-replace github.com/resilient-go/resilient => ..
-
 require (
-	github.com/resilient-go/resilient v0.0.0-00010101000000-000000000000
+	github.com/resilient-go/resilient v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 	golang.org/x/time v0.12.0

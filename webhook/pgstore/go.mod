@@ -2,11 +2,9 @@ module github.com/resilient-go/resilient/webhook/pgstore
 
 go 1.25.0
 
-replace github.com/resilient-go/resilient => ../..
-
 require (
 	github.com/jackc/pgx/v5 v5.13.0
-	github.com/resilient-go/resilient v0.0.0-00010101000000-000000000000
+	github.com/resilient-go/resilient v0.1.0
 	go.uber.org/goleak v1.3.0
 )
 

@@ -225,9 +225,12 @@ func TestPruneInterval(t *testing.T) {
 	var total int64
 	for total < 1 {
 		r := <-results
-		if r.err != nil {
+		if r.err != nil && !errors.Is(r.err, context.DeadlineExceeded) {
 			t.Fatal(r.err)
 		}
+		// A run that outlasts its interval is cut off by design (runs
+		// never pile up); on a loaded machine a 5 ms run may be. Its
+		// batch rolls back, and a later run deletes the row.
 		total += r.n
 	}
 	if err := s.Close(); err != nil {

@@ -2,8 +2,6 @@ module github.com/resilient-go/resilient/webhook/redisstore
 
 go 1.25
 
-replace github.com/resilient-go/resilient => ../..
-
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	go.uber.org/atomic v1.11.0 // indirect
@@ -12,6 +10,6 @@ require (
 
 require (
 	github.com/redis/go-redis/v9 v9.22.0
-	github.com/resilient-go/resilient v0.0.0-00010101000000-000000000000
+	github.com/resilient-go/resilient v0.1.0
 	go.uber.org/goleak v1.3.0
 )

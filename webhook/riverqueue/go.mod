@@ -2,11 +2,9 @@ module github.com/resilient-go/resilient/webhook/riverqueue
 
 go 1.26.0
 
-replace github.com/resilient-go/resilient => ../..
-
 require (
 	github.com/jackc/pgx/v5 v5.13.0
-	github.com/resilient-go/resilient v0.0.0-00010101000000-000000000000
+	github.com/resilient-go/resilient v0.1.0
 	github.com/riverqueue/river v0.51.2
 	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.51.2
 	github.com/riverqueue/river/rivertype v0.51.2
