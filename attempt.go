@@ -28,9 +28,10 @@ func stopped(req *http.Request, sent int, kept *http.Response, last, why error) 
 }
 
 // notSent reports the errors of an attempt that never left the process:
-// refused by the circuit breaker, or no time left for it.
+// refused by the circuit breaker or the bulkhead, or no time left for it.
 func notSent(err error) bool {
-	return err != nil && (errors.Is(err, ErrCircuitOpen) || errors.Is(err, errNoTimeLeft) || errors.Is(err, ErrInvalidRequest))
+	return err != nil && (errors.Is(err, ErrCircuitOpen) || errors.Is(err, errNoTimeLeft) || errors.Is(err, ErrInvalidRequest) ||
+		errors.Is(err, ErrBulkheadFull))
 }
 
 // decide returns how long to wait before another attempt and why
@@ -49,8 +50,26 @@ func (t *callTransport) decide(req, areq *http.Request, rp *replay, attempt, rou
 
 // send makes one attempt, started at now, under the earlier of the
 // attempt's deadline and end. An attempt whose deadline has passed already
-// is not sent.
-func (t *callTransport) send(req *http.Request, end, now time.Time) (*http.Response, error) {
+// is not sent. With a bulkhead it first takes a slot of the host, waiting
+// for one unless it is a hedge; the attempt's clock starts after a wait.
+func (t *callTransport) send(req *http.Request, end, now time.Time, hedge bool) (*http.Response, error) {
+	if t.bulkhead == nil {
+		return t.sendNow(req, end, now)
+	}
+	h, waited, err := t.bulkhead.acquire(req, end, !hedge)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	if waited || now.IsZero() {
+		now = time.Now()
+	}
+	resp, err := t.sendNow(req, end, now)
+	return h.hold(req, now, resp, err)
+}
+
+// sendNow makes one attempt, as send says, once it may go.
+func (t *callTransport) sendNow(req *http.Request, end, now time.Time) (*http.Response, error) {
 	at, cause := end, t.total
 	if t.attempt != nil {
 		if a := now.Add(t.attempt.after); at.IsZero() || a.Before(at) {

@@ -152,18 +152,30 @@ func newBreaker(next http.RoundTripper, p BreakerPolicy, obs *observer) *breaker
 func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	b := t.set.get(req)
 	var (
-		resp *http.Response
-		err  error
-		sent bool
+		resp    *http.Response
+		err     error
+		sent    bool
+		probing bool  // a probe the fleet permitted (fleet.go)
+		judged  error // the outcome, for the fleet's probe
 	)
+	if b.fleet != nil {
+		if probing, err = b.fleetProbe(req, t.set.p.OpenTimeout); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	}
 	// Execute, not the two-step API: its callback does not escape, so a
 	// request through a closed breaker allocates nothing here.
 	_, refused := b.cb.Execute(func() (struct{}, error) {
 		sent = true
 		stamp := t.set.gate.stamp() // when it was sent, by the gate's clock
 		resp, err = normalize(t.next.RoundTrip(req))
-		return struct{}{}, t.judge(req, resp, err, stamp)
+		judged = t.judge(b, req, resp, err, stamp)
+		return struct{}{}, judged
 	})
+	if probing {
+		b.probed(sent, judged, t.set.p.OpenTimeout)
+	}
 	if !sent {
 		closeBody(req)
 		return nil, b.refusal(refused)
@@ -173,7 +185,8 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 // isOpen reports whether the breaker of req refuses requests now.
 func (t *breakerTransport) isOpen(req *http.Request) bool {
-	return t.set.get(req).cb.State() == gobreaker.StateOpen
+	b := t.set.get(req)
+	return b.fleetOpen() || b.cb.State() == gobreaker.StateOpen
 }
 
 // outcome classifies an attempt for the breaker.

@@ -634,3 +634,68 @@ func TestBreakerIgnoresFailuresOfAttemptsSentBeforeGateClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestBreakerIgnoresThrottlingThatClosesTheGate: a 429 whose rate limit
+// fields say no request is left until a reset closes the gate just as one
+// with Retry-After does: the host asked for a pause that the gate keeps,
+// and a host that keeps its clients to a quota is not failing.
+func TestBreakerIgnoresThrottlingThatClosesTheGate(t *testing.T) {
+	tests := []struct {
+		name string
+		kv   []string
+	}{
+		{"Retry-After", []string{"Retry-After", "1"}},
+		{"RateLimit", []string{"RateLimit", `"q";r=0;t=1`}},
+		{"X-RateLimit", []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &script{steps: steps(status(429, tt.kv...))}
+				c := &http.Client{Transport: NewTransport(s, WithRetry(RetryPolicy{MaxAttempts: 1}),
+					WithCircuitBreaker(BreakerPolicy{}))}
+				for i := range 2 * DefaultConsecutiveFailures {
+					code, err := get(t, c, "http://api.example/")
+					require.NoError(t, err, "call %d", i+1)
+					assert.Equal(t, 429, code)
+				}
+			})
+		})
+	}
+}
+
+// TestBreakerTripsOnHostThatOnlyThrottlesOrHangs: a host whose every
+// request either hangs until the attempt timeout or is answered 503 with
+// Retry-After serves nothing; the throttling answers must not hide the
+// timeouts from the breaker for ever.
+func TestBreakerTripsOnHostThatOnlyThrottlesOrHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == "/busy" {
+				return reply(r, 503, "", "Retry-After", "2"), nil
+			}
+			return stall(r)
+		})
+		var opened atomic.Int32
+		p := BreakerPolicy{OnStateChange: func(_ string, _, to State) {
+			if to == StateOpen {
+				opened.Add(1)
+			}
+		}}
+		c := &http.Client{Transport: NewTransport(base, WithRetry(RetryPolicy{MaxAttempts: 1}),
+			WithAttemptTimeout(time.Second), WithCircuitBreaker(p))}
+		timeouts := 0
+		for range 10 { // 50 timeouts, no success
+			var wg sync.WaitGroup
+			for range DefaultConsecutiveFailures {
+				wg.Go(func() { _, _ = get(t, c, "http://api.example/slow") })
+			}
+			time.Sleep(100 * time.Millisecond)
+			_, _ = get(t, c, "http://api.example/busy")
+			wg.Wait()
+			timeouts += DefaultConsecutiveFailures
+			time.Sleep(2 * time.Second)
+		}
+		assert.NotZero(t, opened.Load(), "%d timeouts in a row and no success, yet the breaker never opened", timeouts)
+	})
+}

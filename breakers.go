@@ -33,9 +33,11 @@ type breakerSet struct {
 	// gate is the throttle gate that names its hosts with this set: the
 	// call layer's, set when the layer is made; nil when there is none.
 	gate *gate
-	mu   sync.Mutex
-	m    map[breakerKey]*hostBreaker
-	tick atomic.Int64 // a logical clock for least-recently-used order
+	// fleet, when set, hears of every state change (fleet.go).
+	fleet Fleet
+	mu    sync.Mutex
+	m     map[breakerKey]*hostBreaker
+	tick  atomic.Int64 // a logical clock for least-recently-used order
 }
 
 func newBreakerSet(p BreakerPolicy, obs *observer) *breakerSet {
@@ -111,14 +113,18 @@ func defaultPort(scheme string) string {
 
 // get returns the breaker for req, creating it if needed.
 func (s *breakerSet) get(req *http.Request) *hostBreaker {
-	k := s.key(req)
+	return s.getKey(s.key(req))
+}
+
+// getKey returns the breaker of k, creating it if needed.
+func (s *breakerSet) getKey(k breakerKey) *hostBreaker {
 	s.mu.Lock()
 	b, ok := s.m[k]
 	if !ok {
 		if len(s.m) >= s.p.MaxBreakers {
 			s.shrink()
 		}
-		b = &hostBreaker{key: k.String()}
+		b = &hostBreaker{key: k.String(), fleet: s.fleet}
 		b.cb = gobreaker.NewCircuitBreaker[struct{}](s.p.settings(b, s.obs))
 		s.m[k] = b
 	}
@@ -150,8 +156,19 @@ func (s *breakerSet) size() int {
 type hostBreaker struct {
 	key       string
 	cb        *gobreaker.CircuitBreaker[struct{}]
-	openUntil atomic.Int64 // Unix nanoseconds; set when the breaker opens
+	openUntil atomic.Int64 // Unix nanoseconds; set when the breaker opens, 0 once closed
 	lastUsed  atomic.Int64 // breakerSet.tick when last used
+	// excusing is the gate closure (the gate's clock when it closed) that
+	// excuses the failures it caught, until the host's next success; 0:
+	// none yet (see breakerTransport.judge).
+	excusing atomic.Uint64
+	// The fleet's part (fleet.go), unused without one: remote is when a
+	// breaker that the fleet opened lets a probe through (Unix
+	// nanoseconds; 0: not opened by the fleet), probing is set while a
+	// call of this replica asks for the fleet's permit or probes.
+	fleet   Fleet
+	remote  atomic.Int64
+	probing atomic.Bool
 }
 
 func (b *hostBreaker) refusal(err error) error {
@@ -181,8 +198,16 @@ func (p *BreakerPolicy) settings(b *hostBreaker, obs *observer) gobreaker.Settin
 				float64(c.TotalFailures) >= p.FailureRatio*float64(judged)
 		},
 		OnStateChange: func(key string, from, to gobreaker.State) {
-			if to == gobreaker.StateOpen {
-				b.openUntil.Store(time.Now().Add(p.OpenTimeout).UnixNano())
+			var until time.Time
+			switch to {
+			case gobreaker.StateOpen:
+				until = time.Now().Add(p.OpenTimeout)
+				b.openUntil.Store(until.UnixNano())
+			case gobreaker.StateClosed:
+				b.openUntil.Store(0)
+			}
+			if b.fleet != nil {
+				b.fleet.BreakerChanged(key, State(from), State(to), until)
 			}
 			obs.breaker(key, State(from), State(to))
 			if p.OnStateChange != nil {

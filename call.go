@@ -27,9 +27,10 @@ type callTransport struct {
 	// idemHeader is the idempotency header configured by WithIdempotencyKey,
 	// which makes a request retryable like Idempotency-Key does.
 	idemHeader string
-	gate       *gate    // the per-host throttle gate; nil without retries
-	limiter    Limiter  // nil: none
-	hedge      *hedging // nil: no hedging
+	gate       *gate     // the per-host throttle gate; nil without retries
+	limiter    Limiter   // nil: none
+	hedge      *hedging  // nil: no hedging
+	bulkhead   *bulkhead // nil: no concurrency limit (bulkhead.go)
 }
 
 // callOptions are the knobs of the call layer; see newCall.
@@ -46,6 +47,9 @@ type callOptions struct {
 	keys *breakerSet
 	// closed reports whether the breaker of a request is closed.
 	closed func(*http.Request) bool
+	// bulkhead and adaptive configure the concurrency limit; nil: none.
+	bulkhead *ConcurrencyPolicy
+	adaptive *AdaptivePolicy
 }
 
 // newCall returns the call layer over next, or next itself when it has
@@ -76,13 +80,16 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 			t.hedge = newHedging(*o.hedge, keys, max, o.closed)
 		}
 	}
+	if o.bulkhead != nil || o.adaptive != nil {
+		t.bulkhead = newConcurrency(o.keys, o.bulkhead, o.adaptive)
+	}
 	if o.attempt > 0 {
 		t.attempt = &deadlineCause{ScopeAttempt, o.attempt}
 	}
 	if o.total > 0 {
 		t.total = &deadlineCause{ScopeTotal, o.total}
 	}
-	if t.retry == nil && t.attempt == nil && t.total == nil && t.obs == nil && t.limiter == nil {
+	if t.retry == nil && t.attempt == nil && t.total == nil && t.obs == nil && t.limiter == nil && t.bulkhead == nil {
 		return next
 	}
 	return t
@@ -90,6 +97,14 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 
 // RoundTrip implements http.RoundTripper.
 func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if p := policyOf(req); p != nil { // the request's own knobs (requestpolicy.go)
+		o, err := t.override(p)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		t = o
+	}
 	obs := t.obs.forCall(req.Context())
 	var began time.Time // read once, for the deadlines and the observers
 	if t.total != nil || t.attempt != nil || obs != nil {
@@ -109,7 +124,7 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			began = time.Now()
 		}
-		resp, err := t.send(req, end, began)
+		resp, err := t.send(req, end, began, false)
 		ended := obs.now()
 		obs.attempt(req, 1, 1, began, ended, resp, err, 0, "", "")
 		obs.done(req, 1, 1, began, ended, resp, err)
@@ -153,7 +168,7 @@ func (t *callTransport) loop(req *http.Request, obs *observer, began, end time.T
 		} else {
 			n++
 			o = attemptOutcome{n: n, req: areq, began: now}
-			o.resp, o.err = t.send(areq, end, now)
+			o.resp, o.err = t.send(areq, end, now, false)
 			o.ended = obs.now()
 			if notSent(o.err) {
 				t.gate.refund(req, took)

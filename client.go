@@ -34,18 +34,24 @@ type config struct {
 	logOpts        logOptions
 	limiter        Limiter
 	hedge          *HedgePolicy
+	bulkhead       *ConcurrencyPolicy // bulkhead.go; nil: none
+	adaptive       *AdaptivePolicy    // adaptive.go; nil: none
+	unlayered      bool               // set by stack: no call layer
+	fleet          Fleet
 }
 
 // stack is the only place that knows the order of the layers. It builds
 // from the inside out, so read it bottom-up for the path of a request:
 //
-//	idempotency key → fallback → total timeout → retry → circuit breaker → attempt timeout → base
+//	idempotency key → fallback → total timeout → retry → bulkhead → circuit breaker → attempt timeout → base
 //
 // Total timeout, retry and attempt timeout are one layer (call.go): one
 // loop, one timer per attempt; it also tells the observers and the logger
 // about every attempt and the outcome. The same layer holds the throttle
-// gate (gate.go), asks the limiter and sends the hedges (hedge.go); the gate
-// and the hedge delays name hosts with the breaker's key. The attempt's context is made before the
+// gate (gate.go), asks the limiter, holds the bulkhead's slots (bulkhead.go)
+// and sends the hedges (hedge.go); the gate, the bulkhead and the hedge
+// delays name hosts with the breaker's key. It applies a request's own
+// RequestPolicy (requestpolicy.go). The attempt's context is made before the
 // breaker is asked, which changes nothing the breaker sees: it judges the
 // outcome of the attempt, timeouts included.
 func (c *config) stack(base http.RoundTripper) http.RoundTripper {
@@ -58,6 +64,7 @@ func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 	if c.breaker != nil {
 		b := newBreaker(rt, *c.breaker, obs)
 		b.gated = c.retry != nil || c.hedge != nil // the call layer has the gate
+		b.set.fleet = c.fleet
 		rt, open, closed, keys = b, b.isOpen, b.isClosed, b.set
 	}
 	var idem string
@@ -65,7 +72,13 @@ func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 		idem = c.idempotency.header
 	}
 	rt = newCall(rt, callOptions{retry: c.retry, attempt: c.attemptTimeout, total: c.totalTimeout, open: open, obs: obs,
-		idemHeader: idem, limiter: c.limiter, hedge: c.hedge, keys: keys, closed: closed})
+		idemHeader: idem, limiter: c.limiter, hedge: c.hedge, keys: keys, closed: closed,
+		bulkhead: c.bulkhead, adaptive: c.adaptive})
+	_, layered := rt.(*callTransport)
+	c.unlayered = !layered // no call layer: a RequestPolicy has nothing to change
+	if c.fleet != nil {
+		join(c.fleet, rt, keys) // the fleet acts on this stack's gates and breakers
+	}
 	if c.fallback != nil {
 		rt = &fallbackTransport{wrapped: wrapped{rt}, f: c.fallback, when: c.fallbackOn}
 	}
@@ -82,6 +95,9 @@ type Transport struct {
 	base http.RoundTripper
 	rt   http.RoundTripper
 	opts []Option // what built rt, kept so that a second wrap merges instead of nesting
+	// unlayered is set when rt has no call layer, which would apply a
+	// RequestPolicy (requestpolicy.go): RoundTrip checks the policy itself.
+	unlayered bool
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -89,7 +105,10 @@ var _ http.RoundTripper = (*Transport)(nil)
 // RoundTrip sends the request through the configured layers.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.rt == nil {
-		return http.DefaultTransport.RoundTrip(req)
+		return unlayered(http.DefaultTransport, req)
+	}
+	if t.unlayered {
+		return unlayered(t.rt, req)
 	}
 	return t.rt.RoundTrip(req)
 }
@@ -111,8 +130,9 @@ func (t *Transport) CloseIdleConnections() {
 // that code which type-asserts or reassigns the result keeps compiling.
 //
 // The layers are always stacked in the same order, whatever the order of
-// opts: idempotency key, fallback, total timeout, retry, circuit breaker,
-// attempt timeout, then base.
+// opts: idempotency key, fallback, total timeout, retry, bulkhead
+// ([WithConcurrencyLimit]), circuit breaker, attempt timeout, then base.
+// A request may change some of them for itself: see [RequestPolicy].
 //
 // A base that is itself a *Transport is not wrapped a second time, which
 // would multiply the attempts (3 × 3 retries send 9 requests): the result
@@ -142,7 +162,8 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 			o.apply(&c)
 		}
 	}
-	return &Transport{base: base, rt: c.stack(base), opts: opts}
+	rt := c.stack(base)
+	return &Transport{base: base, rt: rt, opts: slices.Clone(opts), unlayered: c.unlayered}
 }
 
 // New returns an *http.Client whose transport is a clone of

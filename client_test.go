@@ -14,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -254,4 +255,23 @@ func TestZeroTransportUsesDefault(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ok", readAll(t, resp))
 	tr.CloseIdleConnections()
+}
+
+// TestWrapTwiceUsesTheOptionsTheFirstWasBuiltWith: a second wrap merges
+// the options that built the first Transport, not whatever the caller's
+// slice holds later: the Transport keeps its own copy.
+func TestWrapTwiceUsesTheOptionsTheFirstWasBuiltWith(t *testing.T) {
+	var sent atomic.Int32
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return reply(r, 503, "down"), nil
+	})
+	opts := []Option{WithRetry(RetryPolicy{MaxAttempts: 1})}
+	first := NewTransport(base, opts...)
+	opts[0] = WithRetry(RetryPolicy{MaxAttempts: 3, Backoff: func() backoff.BackOff { return &backoff.ZeroBackOff{} }})
+	second := NewTransport(first)
+	resp, err := second.RoundTrip(newRequest(http.MethodGet, "http://api.example/", nil))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, int32(1), sent.Load(), "the first Transport was built for one attempt")
 }

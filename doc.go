@@ -29,7 +29,9 @@
 //	                                   (WithFallbackOn: or of a final response it picks)
 //	        └ total timeout            WithTotalTimeout: every attempt, wait and the final body
 //	           └ retry                 WithRetry: backoff, Retry-After, body replay,
-//	                                   the per-host throttle gate; WithHedging, WithLimiter
+//	                                   the per-host throttle gate; WithHedging, WithLimiter,
+//	                                   WithConcurrencyLimit / WithAdaptiveConcurrency: a slot
+//	                                   per attempt; WithRequestPolicy: one request's overrides
 //	              └ circuit breaker    WithCircuitBreaker: per host, asked by every attempt
 //	                 └ attempt timeout WithAttemptTimeout: headers and body of one attempt
 //	                    └ base transport (http.DefaultTransport clone, or yours)

@@ -454,3 +454,146 @@ func Example() {
 	fmt.Println(resp.Status)
 	// Output: 200 OK
 }
+
+// sameProcess is a toy [resilient.Fleet] whose replicas are clients of
+// one process: each closed gate and opened breaker is passed to the
+// others. The package redisfleet has the real one, on Redis.
+type sameProcess struct {
+	mu      sync.Mutex
+	members []*resilient.FleetMember
+}
+
+func (f *sameProcess) Join(m *resilient.FleetMember) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.members = append(f.members, m)
+}
+
+func (f *sameProcess) GateClosed(key string, until time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.members {
+		m.CloseGate(key, until) // the replica that told it too: harmless here
+	}
+}
+
+func (f *sameProcess) BreakerChanged(key string, _, to resilient.State, until time.Time) {
+	if to != resilient.StateOpen {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.members {
+		m.OpenBreaker(key, until)
+	}
+}
+
+func (f *sameProcess) ProbePermit(context.Context, string, time.Duration) (bool, error) {
+	return true, nil
+}
+
+func ExampleWithFleet() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+
+	fleet := &sameProcess{}
+	opts := []resilient.Option{
+		resilient.WithRetry(resilient.RetryPolicy{MaxRetryAfter: time.Second}),
+		resilient.WithFleet(fleet),
+	}
+	replicaA, replicaB := resilient.New(opts...), resilient.New(opts...)
+
+	// A receives the 429 and its 30 s Retry-After; B, told by the fleet,
+	// does not send its request at all.
+	if resp, err := replicaA.Get(srv.URL); err == nil {
+		resp.Body.Close()
+		fmt.Println("A:", resp.StatusCode)
+	}
+	if _, err := replicaB.Get(srv.URL); err != nil {
+		fmt.Println("B throttled:", errors.Is(err, resilient.ErrThrottled))
+	}
+	// Output:
+	// A: 429
+	// B throttled: true
+}
+
+func ExampleWithConcurrencyLimit() {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+
+	// One attempt in flight to the host, none waiting: a second call is
+	// refused at once instead of piling onto a busy host.
+	client := resilient.New(resilient.WithConcurrencyLimit(resilient.ConcurrencyPolicy{Limit: 1}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := client.Get(srv.URL); err == nil {
+			resp.Body.Close() // the body holds the slot until it is closed
+		}
+	}()
+	<-arrived
+	_, err := client.Get(srv.URL)
+	var full *resilient.BulkheadError
+	fmt.Println(errors.Is(err, resilient.ErrBulkheadFull), errors.As(err, &full) && full.Limit == 1)
+	close(release)
+	<-done
+	// Output: true true
+}
+
+func ExampleWithRequestPolicy() {
+	srv := flakyServer(1) // 503 to the first request, then 200
+	defer srv.Close()
+	client := resilient.New(resilient.WithRetry(resilient.RetryPolicy{InitialDelay: time.Millisecond}))
+
+	// This PUT must not be sent twice: the 503 comes back as it is.
+	ctx := resilient.WithRequestPolicy(context.Background(), resilient.RequestPolicy{NoRetry: true})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL, strings.NewReader("v2"))
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		fmt.Println("PUT:", resp.StatusCode)
+	}
+
+	// A timeout the client does not have cannot be changed: an error, not
+	// a silent default.
+	ctx = resilient.WithRequestPolicy(context.Background(), resilient.RequestPolicy{TotalTimeout: time.Minute})
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	_, err := client.Do(req)
+	fmt.Println(errors.Is(err, resilient.ErrRequestPolicy))
+	// Output:
+	// PUT: 503
+	// true
+}
+
+func ExampleWithAdaptiveConcurrency() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+
+	// The limit per host starts at 20 and follows the host's latency and
+	// overload answers; a call over it is refused with ErrBulkheadFull,
+	// which a caller can answer with a fallback or a 503 of its own.
+	client := resilient.New(
+		resilient.WithAdaptiveConcurrency(resilient.AdaptivePolicy{MaxLimit: 200}),
+		resilient.WithAttemptTimeout(2*time.Second),
+	)
+	resp, err := client.Get(srv.URL)
+	if errors.Is(err, resilient.ErrBulkheadFull) {
+		fmt.Println("busy, try later")
+		return
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+	// Output: 200
+}

@@ -29,11 +29,13 @@ type gate struct {
 	// clock is the gate's logical clock: it ticks, under mu, when an entry
 	// is made and when a gate closes. The breaker reads it when it sends
 	// an attempt, to tell later whether the host's gate closed after that
-	// (see closedSince).
+	// (see caughtBy).
 	clock atomic.Uint64
 
 	mu sync.Mutex
 	m  map[breakerKey]gateEntry
+
+	fleet Fleet // hears of the gates that answers close (fleet.go); nil: none
 }
 
 // gateEntry is the state of one host's gate until the time until (Unix
@@ -142,8 +144,15 @@ func (g *gate) set(req *http.Request, d time.Duration, left int64) {
 	if d <= 0 {
 		return
 	}
+	g.setKey(g.keys.key(req), d, left)
+}
+
+// setKey is set for the host of key k.
+func (g *gate) setKey(k breakerKey, d time.Duration, left int64) {
+	if d <= 0 {
+		return
+	}
 	d = min(d, maxThrottle)
-	k := g.keys.key(req)
 	now := time.Now().UnixNano()
 	until := now + int64(d)
 	g.mu.Lock()
@@ -154,7 +163,11 @@ func (g *gate) set(req *http.Request, d time.Duration, left int64) {
 	case live && !e.counted && (left > 0 || e.until >= until):
 		return // closed by the host already, for as long
 	case live && e.counted && left > 0: // the same stretch
-		e.left = min(e.left, left)
+		if left < e.left {
+			// The host's count replaces ours; it never saw the requests
+			// taken and not sent, so their refunds are void.
+			e.left, e.id = left, g.clock.Add(1)
+		}
 		if until < e.until {
 			e.until, e.span = until, int64(d)
 		}

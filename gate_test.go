@@ -687,3 +687,26 @@ func TestGateCountedQuotaTakesTheHostsNewerReset(t *testing.T) {
 		})
 	}
 }
+
+// TestGateRefundNeverExceedsTheHostsCount: a refund gives back the request
+// that an unsent attempt took of a counted quota; when the host has said
+// since that fewer are left (a count that never included the unsent
+// attempt), the host's word stands and the refund must not raise it.
+func TestGateRefundNeverExceedsTheHostsCount(t *testing.T) {
+	g := newGate(newBreakerSet(BreakerPolicy{}.normalized(), nil), 10)
+	req := newRequest(http.MethodGet, "http://api.example/", nil)
+	g.set(req, time.Minute, 5)
+	_, _, _, took := g.look(req, true) // an attempt takes one, then is refused
+	require.NotZero(t, took)
+	g.set(req, time.Minute, 1) // another call's answer: 1 left
+	g.refund(req, took)
+	sent := 0
+	for range 10 {
+		wait, _, _, tk := g.look(req, true)
+		if wait > 0 || tk == 0 {
+			break
+		}
+		sent++
+	}
+	assert.Equal(t, 1, sent, "the host said 1 request is left")
+}

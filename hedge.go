@@ -122,7 +122,8 @@ func (h *hedging) delay(req *http.Request) (d time.Duration, lat *hostLatency, o
 // isClosed reports whether the breaker of req is closed: hedges go only to
 // a host whose breaker is.
 func (t *breakerTransport) isClosed(req *http.Request) bool {
-	return t.set.get(req).cb.State() == gobreaker.StateClosed
+	b := t.set.get(req)
+	return !b.fleetOpen() && b.cb.State() == gobreaker.StateClosed
 }
 
 // parallel returns a request for a hedge, with a body of its own that does

@@ -910,12 +910,15 @@ func (b *closeSignal) Close() error {
 // Once no earlier attempt is in flight, the 409 is the answer.
 func TestHedgeConflictDoesNotWinWhileOriginalInFlight(t *testing.T) {
 	tests := []struct {
-		name  string
-		fails bool // the original's connection breaks once the hedge arrived
-		want  int
+		name     string
+		fails    bool // the original's connection breaks once the hedge arrived
+		attempts int  // MaxAttempts
+		want     int
+		sent     int32
 	}{
-		{"the original answers after the hedge's 409", false, http.StatusCreated},
-		{"the original fails: the 409 is the answer", true, http.StatusConflict},
+		{"the original answers after the hedge's 409", false, 2, http.StatusCreated, 2},
+		{"the original fails, no attempt left: the 409 is the answer", true, 2, http.StatusConflict, 2},
+		{"the original fails, an attempt left: a retry fetches the stored answer", true, 3, http.StatusCreated, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -929,7 +932,12 @@ func TestHedgeConflictDoesNotWinWhileOriginalInFlight(t *testing.T) {
 			)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
-				if n.Add(1) == 1 {
+				switch n.Add(1) {
+				case 3: // the retry, once the server's first attempt is over
+					w.WriteHeader(http.StatusCreated)
+					_, _ = io.WriteString(w, "charged")
+					return
+				case 1:
 					defer close(gone)
 					close(first)
 					if tt.fails {
@@ -975,14 +983,14 @@ func TestHedgeConflictDoesNotWinWhileOriginalInFlight(t *testing.T) {
 				}
 				return resp, err
 			})
-			c := &http.Client{Transport: NewTransport(base, Recommended(), WithRetry(RetryPolicy{MaxAttempts: 2}),
+			c := &http.Client{Transport: NewTransport(base, Recommended(), WithRetry(RetryPolicy{MaxAttempts: tt.attempts, InitialDelay: time.Millisecond}),
 				WithHedging(HedgePolicy{Delay: 50 * time.Millisecond}))}
 			resp, err := c.Post(srv.URL+"/charges", "application/json", strings.NewReader(`{"amount":100}`))
 			require.NoError(t, err)
 			body := readAll(t, resp)
 			assert.Equal(t, tt.want, resp.StatusCode, body)
 			assert.Equal(t, !tt.fails, charged.Load())
-			assert.Equal(t, int32(2), n.Load(), "the original and its hedge, no retry")
+			assert.Equal(t, tt.sent, n.Load(), "the original, its hedge and any retry")
 		})
 	}
 }

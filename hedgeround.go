@@ -54,7 +54,9 @@ type attemptOutcome struct {
 // earlier attempt is in flight, is the server saying that the earlier one
 // is still being processed (Stripe, the IETF Idempotency-Key draft): it is
 // held like an answer worth a retry, and does not end the round; once no
-// earlier attempt is in flight it is an answer like any other.
+// earlier attempt is in flight it is an answer like any other, unless the
+// earlier attempt failed in a way worth a retry and attempts are left: the
+// retry then asks the server for the first attempt's stored answer.
 func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer, now, end time.Time, took uint64, n, hedges *int) (attemptOutcome, int) {
 	// Room for every attempt this round may send, so that none blocks on
 	// its report; bounded, since MaxHedges and MaxAttempts may be huge (a
@@ -85,7 +87,7 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 				}
 				o.began = time.Now()
 			}
-			o.resp, o.err = t.send(o.req, end, o.began)
+			o.resp, o.err = t.send(o.req, end, o.began, o.reason == reasonHedge)
 			o.ended = time.Now()
 			t.gate.observe(req, o.resp)
 			results <- o
@@ -127,14 +129,14 @@ func (t *callTransport) round(req, areq *http.Request, rp *replay, obs *observer
 			if lat != nil && o.resp != nil {
 				lat.record(o.ended.Sub(o.began)) // answers only: a refused connection is no latency
 			}
-			if !t.shouldRetry(req, o.req, o.resp, o.err) && !t.stillRunning(req, o, inflight) {
+			if !t.shouldRetry(req, o.req, o.resp, o.err) && !t.stillRunning(req, o, inflight, kept, *n) {
 				sent += t.cancelLosers(req, obs, inflight, results)
 				if kept != nil {
 					t.discard(req, obs, end, kept)
 				}
 				return t.keep(o), sent
 			}
-			if kept != nil && (o.resp != nil || kept.resp == nil) {
+			if kept != nil && t.replaces(req, o, kept, *n) {
 				t.discard(req, obs, end, kept)
 				kept = nil
 			}
@@ -181,21 +183,6 @@ func remove(list []*attemptOutcome, n int) []*attemptOutcome {
 		}
 	}
 	return list
-}
-
-// stillRunning reports whether o is a 409 Conflict to a hedge of a request
-// with an idempotency key while an earlier attempt of the round is in
-// flight: the server is still processing that one (see round).
-func (t *callTransport) stillRunning(req *http.Request, o attemptOutcome, inflight []*attemptOutcome) bool {
-	if o.resp == nil || o.resp.StatusCode != http.StatusConflict || !hasIdempotencyKey(req, t.idemHeader) {
-		return false
-	}
-	for _, l := range inflight {
-		if l.n < o.n {
-			return true
-		}
-	}
-	return false
 }
 
 // keep hands back o as the round's outcome: its context lives on until

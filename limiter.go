@@ -12,7 +12,8 @@ import (
 // host has to say so: a token bucket per host, a shared quota. It is asked
 // when an attempt may start and is never told when the attempt ends, so it
 // cannot cap how many attempts are in flight at once (a concurrency cap or
-// bulkhead needs a release, which this interface does not have). The package ratelimit
+// bulkhead needs a release, which this interface does not have: that is
+// [WithConcurrencyLimit] and [WithAdaptiveConcurrency]). The package ratelimit
 // (github.com/resilient-go/resilient/ratelimit) has one per host on
 // golang.org/x/time/rate.
 //

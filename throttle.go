@@ -28,10 +28,14 @@ func (g *gate) observe(req *http.Request, resp *http.Response) {
 	}
 	if d, ok := pause(resp); ok {
 		g.close(req, d)
+		g.tell(req, d)
 		return
 	}
 	if left, d, ok := rateLimitQuota(resp.Header, time.Time{}); ok && left <= maxCountedQuota {
 		g.set(req, d, left)
+		if left == 0 {
+			g.tell(req, d)
+		}
 	}
 }
 
@@ -92,24 +96,50 @@ func callDeadline(req *http.Request, end time.Time) (time.Time, bool) {
 //     those already under way, the slowest of the host's, with no success
 //     among them to break a run of failures. Counting them would let one
 //     429 open the breaker of a healthy host that is slow now and then.
+//     One closure excuses the failures it caught; the next one excuses
+//     only once the host answered a success in between. A host that only
+//     throttles or hangs, with no success ever, is judged from its second
+//     closure on, so it still trips its breaker.
 //
-// Successes are judged as they are, at no cost; a failure costs one atomic
-// load while every gate is open.
-func (t *breakerTransport) judge(req *http.Request, resp *http.Response, err error, stamp uint64) error {
+// Successes are judged as they are, at the cost of one atomic load; a
+// failure costs one more while every gate is open.
+func (t *breakerTransport) judge(b *hostBreaker, req *http.Request, resp *http.Response, err error, stamp uint64) error {
 	if t.gated && err == nil && throttling(resp) {
 		return errExcluded
 	}
 	o := outcome(req, resp, err)
-	if o == errFailure && t.set.gate.closedSince(req, stamp) {
-		return errExcluded
+	switch {
+	case o == nil:
+		if b.excusing.Load() != 0 {
+			b.excusing.Store(0) // a success: the next closure may excuse again
+		}
+	case o == errFailure:
+		if c := t.set.gate.caughtBy(req, stamp); c != 0 && b.excuse(c) {
+			return errExcluded
+		}
 	}
 	return o
 }
 
-// throttling reports a 429 or 503 that asks for a wait (see pause).
+// excuse reports whether the gate closure c (a clock value of the gate)
+// may excuse a failure it caught: the first closure since the host's last
+// success, and that closure only, does.
+func (b *hostBreaker) excuse(c uint64) bool {
+	return b.excusing.CompareAndSwap(0, c) || b.excusing.Load() == c
+}
+
+// throttling reports a 429 or 503 that closes the host's gate: one whose
+// Retry-After asks for a wait (see pause), or whose RateLimit fields say
+// that no request is left until a reset to come.
 func throttling(resp *http.Response) bool {
-	_, ok := pause(resp)
-	return ok
+	if _, ok := pause(resp); ok {
+		return true
+	}
+	if c := resp.StatusCode; c != http.StatusTooManyRequests && c != http.StatusServiceUnavailable {
+		return false
+	}
+	left, d, ok := rateLimitQuota(resp.Header, time.Time{})
+	return ok && left == 0 && d > 0
 }
 
 // pause returns the wait that resp asks for: a 429 or 503 with a
@@ -132,18 +162,21 @@ func (g *gate) stamp() uint64 {
 	return g.clock.Load()
 }
 
-// closedSince reports whether req's host's gate is closed now and closed
-// after stamp, the clock when an attempt was sent: that attempt was caught
-// by the closure (see [breakerTransport.judge]). While every gate is open
+// caughtBy returns the closure (the clock when it closed) of req's host's
+// gate when the gate is closed now and closed after stamp, the clock when
+// an attempt was sent: that attempt was caught by the closure (see
+// [breakerTransport.judge]); 0 when it was not. While every gate is open
 // it costs one atomic load.
-func (g *gate) closedSince(req *http.Request, stamp uint64) bool {
+func (g *gate) caughtBy(req *http.Request, stamp uint64) uint64 {
 	if g == nil || g.latest.Load() == 0 {
-		return false
+		return 0
 	}
 	k := g.keys.key(req)
 	now := time.Now().UnixNano()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	e, ok := g.m[k]
-	return ok && now < e.until && e.left == 0 && e.closed > stamp
+	if e, ok := g.m[k]; ok && now < e.until && e.left == 0 && e.closed > stamp {
+		return e.closed
+	}
+	return 0
 }

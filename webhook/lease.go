@@ -44,7 +44,11 @@ func (h *handler) keepAlive(ctx context.Context, cancel context.CancelCauseFunc,
 			case <-rctx.Done():
 				return
 			case <-lapse.C:
-				lost(fmt.Errorf("%w: renewals failed until it ran out: %w", ErrLeaseLost, lastErr))
+				if lastErr == nil { // no renewal failed: none came back in time
+					lost(fmt.Errorf("%w: it ran out before a renewal came back", ErrLeaseLost))
+				} else {
+					lost(fmt.Errorf("%w: renewals failed until it ran out: %w", ErrLeaseLost, lastErr))
+				}
 				return
 			case <-tick.C:
 			}
