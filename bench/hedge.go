@@ -96,13 +96,7 @@ func Hedging(s HedgeStack, goroutines int, d time.Duration) HedgeResult {
 		if rand.N(100) < 5 {
 			pause = time.Second
 		}
-		t := time.NewTimer(pause)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			_, _ = io.WriteString(w, "ok")
-		case <-r.Context().Done():
-		}
+		answerAfter(w, r, pause)
 	}))
 	defer srv.Close()
 	base := http.DefaultTransport.(*http.Transport).Clone()
@@ -139,4 +133,16 @@ func Hedging(s HedgeStack, goroutines int, d time.Duration) HedgeResult {
 		r.P50, r.P99 = took[len(took)/2], took[len(took)*99/100]
 	}
 	return r
+}
+
+// answerAfter answers "ok" after pause, or nothing when the client gives up
+// first: the slow host of the hedging and overload scenarios.
+func answerAfter(w http.ResponseWriter, r *http.Request, pause time.Duration) {
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		_, _ = io.WriteString(w, "ok")
+	case <-r.Context().Done():
+	}
 }

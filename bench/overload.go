@@ -76,13 +76,7 @@ func Overload(s OverloadStack, srv KneeServer, callers int, warm, d time.Duratio
 			x := float64(c) / float64(srv.Knee)
 			pause = time.Duration(float64(srv.Base) * x * x)
 		}
-		t := time.NewTimer(pause)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			_, _ = io.WriteString(w, "ok")
-		case <-r.Context().Done():
-		}
+		answerAfter(w, r, pause)
 	}))
 	defer hs.Close()
 	base := http.DefaultTransport.(*http.Transport).Clone()
