@@ -62,6 +62,23 @@ type BreakerPolicy struct {
 	// HalfOpenProbes is how many requests a half-open breaker lets through
 	// at once; that many successes in a row close it. Default 1.
 	HalfOpenProbes uint32
+	// FailureIf, when set, decides which attempts count as failures, in
+	// place of the default rule (an error; a 5xx, 408 or 429 status): true
+	// is a failure, false a success. It sees the attempt's response or its
+	// error (err is nil when resp is not), as soon as the headers arrive;
+	// it must not read or close the body, and must be quick and safe for
+	// concurrent use. The breaker judges the host only, so what is not the
+	// host's doing never reaches FailureIf and is counted as neither: the
+	// caller's own cancellation, a local error (a request that never left
+	// the process), and the answers the throttle gate takes care of (see
+	// [WithCircuitBreaker]). A failure it finds in an attempt that a gate
+	// closure caught is excused as any failure is.
+	FailureIf func(resp *http.Response, err error) bool
+	// SlowCall, when above zero, counts an attempt whose response headers
+	// took longer than that to arrive as a failure, even when it succeeded
+	// (by FailureIf, or the default rule). An attempt counted as neither
+	// stays so. Default 0: off, at no cost.
+	SlowCall time.Duration
 	// Key chooses the breaker of a request. Default: scheme, host and
 	// port, so that each host fails on its own.
 	Key func(*http.Request) string
@@ -83,12 +100,22 @@ type CircuitOpenError struct {
 	// State is StateOpen, or StateHalfOpen when every probe slot is taken.
 	State State
 	// RetryAfter is how long until the breaker lets a probe through; zero
-	// when it is half-open.
+	// when it is half-open. For a forced opening, it is how long until the
+	// opening ends; zero when it lasts until Reset.
 	RetryAfter time.Duration
+	// Forced is set when the breaker was forced open through
+	// [BreakerControl.ForceOpen], rather than opened by failures.
+	Forced bool
 }
 
 // Error implements the error interface.
 func (e *CircuitOpenError) Error() string {
+	switch {
+	case e.Forced && e.RetryAfter > 0:
+		return fmt.Sprintf("resilient: circuit breaker for %s is forced open for %v more", e.Key, e.RetryAfter.Round(time.Millisecond))
+	case e.Forced:
+		return fmt.Sprintf("resilient: circuit breaker for %s is forced open", e.Key)
+	}
 	if e.State == StateHalfOpen {
 		return fmt.Sprintf("resilient: circuit breaker for %s is half-open and its probes are taken", e.Key)
 	}
@@ -103,7 +130,10 @@ func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOp
 // timeouts, 5xx, 408, 429) calls to that host fail at once with
 // [ErrCircuitOpen] and are not retried; after OpenTimeout a probe tests the
 // host, and the breaker closes again by itself. Other 4xx count as
-// successes, and the caller's own cancellation counts as neither. With
+// successes, and the caller's own cancellation counts as neither.
+// [BreakerPolicy.FailureIf] and [BreakerPolicy.SlowCall] change what
+// counts as a failure; [BreakersOf] reads the breakers and steers them
+// (force open, force closed, reset). With
 // retries on, a 429 or 503 whose Retry-After asks for a wait counts as
 // neither too: the throttle gate holds the host's calls for as long as it
 // asked, and a burst of concurrent callers' 429s would otherwise open the
@@ -151,6 +181,11 @@ func newBreaker(next http.RoundTripper, p BreakerPolicy, obs *observer) *breaker
 // RoundTrip implements http.RoundTripper.
 func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	b := t.set.get(req)
+	if b.forced.Load() != 0 { // steered (breakerforce.go)
+		if resp, done, err := t.steered(b, req); done {
+			return resp, err
+		}
+	}
 	var (
 		resp    *http.Response
 		err     error
@@ -169,8 +204,12 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	_, refused := b.cb.Execute(func() (struct{}, error) {
 		sent = true
 		stamp := t.set.gate.stamp() // when it was sent, by the gate's clock
+		var start time.Time
+		if t.set.p.SlowCall > 0 {
+			start = time.Now()
+		}
 		resp, err = normalize(t.next.RoundTrip(req))
-		judged = t.judge(b, req, resp, err, stamp)
+		judged = t.judge(b, req, resp, err, stamp, start)
 		return struct{}{}, judged
 	})
 	if probing {
@@ -186,6 +225,9 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // isOpen reports whether the breaker of req refuses requests now.
 func (t *breakerTransport) isOpen(req *http.Request) bool {
 	b := t.set.get(req)
+	if f := t.set.force(b); f != 0 {
+		return f != forcedClosed
+	}
 	return b.fleetOpen() || b.cb.State() == gobreaker.StateOpen
 }
 
@@ -207,6 +249,26 @@ func outcome(req *http.Request, resp *http.Response, err error) error {
 		return errFailure
 	}
 	return nil
+}
+
+// verdict is the outcome of an attempt sent at start under p: outcome's,
+// with FailureIf in place of its rule for what it does not exclude, and
+// SlowCall on top. Unset, they cost two comparisons.
+func (p *BreakerPolicy) verdict(req *http.Request, resp *http.Response, err error, start time.Time) error {
+	o := outcome(req, resp, err)
+	if o == errExcluded {
+		return o
+	}
+	if p.FailureIf != nil {
+		o = nil
+		if p.FailureIf(resp, err) {
+			o = errFailure
+		}
+	}
+	if o == nil && p.SlowCall > 0 && time.Since(start) > p.SlowCall {
+		o = errFailure
+	}
+	return o
 }
 
 // normalized returns p with every default filled in.

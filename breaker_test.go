@@ -699,3 +699,157 @@ func TestBreakerTripsOnHostThatOnlyThrottlesOrHangs(t *testing.T) {
 		assert.NotZero(t, opened.Load(), "%d timeouts in a row and no success, yet the breaker never opened", timeouts)
 	})
 }
+
+func TestBreakerFailureIfDecidesWhatFails(t *testing.T) {
+	tests := []struct {
+		name      string
+		code      int
+		failureIf func(*http.Response, error) bool
+		trips     bool
+	}{
+		{"a 404 counts when FailureIf says so", 404, func(r *http.Response, err error) bool { return err != nil || r.StatusCode >= 400 }, true},
+		{"a 500 passes when FailureIf says so", 500, func(r *http.Response, err error) bool { return err != nil || r.StatusCode == 502 }, false},
+		{"without FailureIf a 500 counts", 500, nil, true},
+		{"without FailureIf a 404 passes", 404, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits atomic.Int32
+			url, base := loopbackServer(t, false, func(w http.ResponseWriter, _ *http.Request) {
+				hits.Add(1)
+				w.WriteHeader(tt.code)
+			})
+			p := threeStrikes
+			p.FailureIf = tt.failureIf
+			c := &http.Client{Transport: NewTransport(base, WithCircuitBreaker(p))}
+			for range 3 {
+				st, err := get(t, c, url)
+				require.NoError(t, err)
+				assert.Equal(t, tt.code, st)
+			}
+			_, err := get(t, c, url)
+			if tt.trips {
+				assert.ErrorIs(t, err, ErrCircuitOpen)
+				assert.EqualValues(t, 3, hits.Load())
+				return
+			}
+			assert.NoError(t, err)
+			assert.EqualValues(t, 4, hits.Load())
+		})
+	}
+}
+
+// TestBreakerFailureIfJudgesTheHostOnly checks that what is not the
+// host's doing never reaches FailureIf and is counted as neither.
+func TestBreakerFailureIfJudgesTheHostOnly(t *testing.T) {
+	tests := []struct {
+		name string
+		url  string
+		opts []Option
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"the caller's cancellation", "http://a.example/stall", nil,
+			func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), time.Second)
+			}},
+		{"a throttling answer the gate takes", "http://a.example/busy", []Option{WithRetry(RetryPolicy{MaxAttempts: 1})}, nil},
+		{"a request that never left the process", "ftp://a.example/", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					switch r.URL.Path {
+					case "/stall":
+						return stall(r)
+					case "/busy":
+						return reply(r, 429, "", "Retry-After", "1"), nil
+					}
+					return nil, errors.New("unsupported protocol scheme")
+				})
+				var asked atomic.Int32
+				p := BreakerPolicy{ConsecutiveFailures: 1, FailureIf: func(*http.Response, error) bool { asked.Add(1); return true }}
+				c := &http.Client{Transport: NewTransport(base, append(tt.opts, WithCircuitBreaker(p))...)}
+				for range 3 {
+					ctx, cancel := context.Background(), context.CancelFunc(func() {})
+					if tt.ctx != nil {
+						ctx, cancel = tt.ctx()
+					}
+					req, _ := http.NewRequestWithContext(ctx, "GET", tt.url, nil)
+					resp, err := c.Do(req)
+					if err == nil {
+						resp.Body.Close()
+					}
+					cancel()
+					assert.NotErrorIs(t, err, ErrCircuitOpen)
+					time.Sleep(time.Second) // past the gate's closure
+				}
+				assert.Zero(t, asked.Load())
+				_, counts := BreakersOf(c).State(HostKey(newRequest("GET", tt.url, nil)))
+				assert.Zero(t, counts.TotalFailures+counts.TotalSuccesses)
+			})
+		})
+	}
+}
+
+func TestBreakerSlowCallCountsAsFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == "/slow" || r.URL.Path == "/slow404" {
+				select {
+				case <-time.After(2 * time.Second):
+				case <-r.Context().Done():
+					return nil, r.Context().Err()
+				}
+			}
+			if r.URL.Path == "/slow404" {
+				return reply(r, 404, ""), nil
+			}
+			return reply(r, 200, "ok"), nil
+		})
+		p := threeStrikes
+		p.SlowCall = 1500 * time.Millisecond
+		c := &http.Client{Transport: NewTransport(base, WithCircuitBreaker(p))}
+		ctl := BreakersOf(c)
+		steps := []struct {
+			path         string
+			cancelAfter  time.Duration
+			wantFailures uint32 // consecutive, after the step
+		}{
+			{"/slow", 0, 1},
+			{"/slow404", 0, 2},        // a success by status, too slow all the same
+			{"/fast", 0, 0},           // a quick success breaks the run
+			{"/slow", time.Second, 0}, // the caller gave up: neither
+			{"/slow", 0, 1},
+			{"/slow", 0, 2},
+		}
+		for i, s := range steps {
+			ctx, cancel := context.Background(), context.CancelFunc(func() {})
+			if s.cancelAfter > 0 {
+				ctx, cancel = context.WithTimeout(ctx, s.cancelAfter)
+			}
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://a.example"+s.path, nil)
+			resp, err := c.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			cancel()
+			_, counts := ctl.State("http://a.example")
+			assert.Equal(t, s.wantFailures, counts.ConsecutiveFailures, "step %d: %s", i, s.path)
+		}
+		_, _ = get(t, c, "http://a.example/slow")
+		_, err := get(t, c, "http://a.example/fast")
+		assert.ErrorIs(t, err, ErrCircuitOpen, "three slow calls in a row open the breaker")
+	})
+}
+
+// BenchmarkBreakerJudgedByPolicy measures a successful request through a
+// closed breaker whose policy has FailureIf and SlowCall, next to one
+// with neither: the predicate and the clock reads add no allocation.
+func BenchmarkBreakerJudgedByPolicy(b *testing.B) {
+	p := BreakerPolicy{FailureIf: func(r *http.Response, err error) bool { return err != nil || r.StatusCode >= 500 }, SlowCall: time.Second}
+	roundTrips(b, []stack{
+		{"default", NewTransport(memTransport{}, WithCircuitBreaker(BreakerPolicy{}))},
+		{"failureIf+slowCall", NewTransport(memTransport{}, WithCircuitBreaker(p))},
+	}, newRequest("GET", "http://api.example/v1/items", nil), nil, false)
+}

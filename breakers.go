@@ -138,8 +138,8 @@ func (s *breakerSet) getKey(k breakerKey) *hostBreaker {
 // by the quarter keeps the cost per new key constant on average.
 func (s *breakerSet) shrink() {
 	evict(s.m, s.p.MaxBreakers*3/4, func(b *hostBreaker) int64 {
-		if b.cb.State() != gobreaker.StateClosed {
-			return b.lastUsed.Load() + 1<<62 // open and half-open breakers go last
+		if b.forced.Load() != 0 || b.cb.State() != gobreaker.StateClosed {
+			return b.lastUsed.Load() + 1<<62 // forced, open and half-open breakers go last
 		}
 		return b.lastUsed.Load()
 	})
@@ -169,6 +169,9 @@ type hostBreaker struct {
 	fleet   Fleet
 	remote  atomic.Int64
 	probing atomic.Bool
+	// forced is the state a BreakerControl set (breakerforce.go): 0 none,
+	// forcedClosed, or when a forced opening ends (Unix nanoseconds).
+	forced atomic.Int64
 }
 
 func (b *hostBreaker) refusal(err error) error {

@@ -37,6 +37,7 @@ type config struct {
 	bulkhead       *ConcurrencyPolicy // bulkhead.go; nil: none
 	adaptive       *AdaptivePolicy    // adaptive.go; nil: none
 	unlayered      bool               // set by stack: no call layer
+	breakers       *BreakerControl    // set by stack: the breaker layer's, nil without one
 	fleet          Fleet
 }
 
@@ -66,6 +67,7 @@ func (c *config) stack(base http.RoundTripper) http.RoundTripper {
 		b.gated = c.retry != nil || c.hedge != nil // the call layer has the gate
 		b.set.fleet = c.fleet
 		rt, open, closed, keys = b, b.isOpen, b.isClosed, b.set
+		c.breakers = &BreakerControl{set: b.set}
 	}
 	var idem string
 	if c.idempotency != nil {
@@ -98,6 +100,7 @@ type Transport struct {
 	// unlayered is set when rt has no call layer, which would apply a
 	// RequestPolicy (requestpolicy.go): RoundTrip checks the policy itself.
 	unlayered bool
+	breakers  *BreakerControl // nil without a breaker layer (breakerctl.go)
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -163,7 +166,7 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 		}
 	}
 	rt := c.stack(base)
-	return &Transport{base: base, rt: rt, opts: slices.Clone(opts), unlayered: c.unlayered}
+	return &Transport{base: base, rt: rt, opts: slices.Clone(opts), unlayered: c.unlayered, breakers: c.breakers}
 }
 
 // New returns an *http.Client whose transport is a clone of

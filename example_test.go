@@ -597,3 +597,92 @@ func ExampleWithAdaptiveConcurrency() {
 	fmt.Println(resp.StatusCode)
 	// Output: 200
 }
+
+func ExampleBreakerControl() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+	client := resilient.New(resilient.WithCircuitBreaker(resilient.BreakerPolicy{}))
+	defer client.CloseIdleConnections()
+	breakers := resilient.BreakersOf(client) // nil for a client without breakers
+	key, _ := breakers.KeyOf(srv.URL)
+
+	// Take the host out of rotation for a maintenance window: its calls
+	// fail at once, without being sent.
+	breakers.ForceOpen(key, 10*time.Minute)
+	_, err := client.Get(srv.URL)
+	var open *resilient.CircuitOpenError
+	fmt.Println("forced open:", errors.As(err, &open) && open.Forced)
+
+	// Back in rotation with a fresh breaker.
+	breakers.Reset(key)
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	state, counts := breakers.State(key)
+	fmt.Println(resp.StatusCode, state, counts.TotalSuccesses)
+	// Output:
+	// forced open: true
+	// 200 closed 1
+}
+
+func ExampleBreakerPolicy_failureIf() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "a bug in this one handler", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+
+	// A 500 is the application's bug, not the host's ill health: only
+	// errors and the gateway statuses count against the host.
+	client := resilient.New(resilient.WithCircuitBreaker(resilient.BreakerPolicy{
+		ConsecutiveFailures: 2,
+		FailureIf: func(resp *http.Response, err error) bool {
+			return err != nil || resp.StatusCode == http.StatusBadGateway ||
+				resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
+		},
+	}))
+	defer client.CloseIdleConnections()
+	for range 3 {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Print(resp.StatusCode, " ")
+	}
+	breakers := resilient.BreakersOf(client)
+	key, _ := breakers.KeyOf(srv.URL)
+	state, _ := breakers.State(key)
+	fmt.Println(state)
+	// Output: 500 500 500 closed
+}
+
+func ExampleBreakerPolicy_slowCall() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(50 * time.Millisecond) // a host that answers, but slowly
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+
+	// Answers slower than 20 ms count as failures: two in a row open the
+	// breaker, and the callers fail fast instead of queueing behind it.
+	client := resilient.New(resilient.WithCircuitBreaker(resilient.BreakerPolicy{
+		ConsecutiveFailures: 2,
+		SlowCall:            20 * time.Millisecond,
+	}))
+	defer client.CloseIdleConnections()
+	for range 2 {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Print(resp.StatusCode, " ")
+	}
+	_, err := client.Get(srv.URL)
+	fmt.Println(errors.Is(err, resilient.ErrCircuitOpen))
+	// Output: 200 200 true
+}

@@ -123,6 +123,9 @@ func (h *hedging) delay(req *http.Request) (d time.Duration, lat *hostLatency, o
 // a host whose breaker is.
 func (t *breakerTransport) isClosed(req *http.Request) bool {
 	b := t.set.get(req)
+	if f := t.set.force(b); f != 0 {
+		return f == forcedClosed
+	}
 	return !b.fleetOpen() && b.cb.State() == gobreaker.StateClosed
 }
 

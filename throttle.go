@@ -81,8 +81,9 @@ func callDeadline(req *http.Request, end time.Time) (time.Time, bool) {
 }
 
 // judge is the breaker's outcome of an attempt sent when the gate's clock
-// read stamp, except for two kinds of answers that say nothing of the
-// host's health behind the throttle gate:
+// read stamp and the wall clock start (read only for SlowCall), except
+// for two kinds of answers that say nothing of the host's health behind
+// the throttle gate:
 //
 //   - A throttling answer (a 429 or 503 whose Retry-After asks for a
 //     wait) is not judged: the host asked for a pause of a given length,
@@ -103,11 +104,11 @@ func callDeadline(req *http.Request, end time.Time) (time.Time, bool) {
 //
 // Successes are judged as they are, at the cost of one atomic load; a
 // failure costs one more while every gate is open.
-func (t *breakerTransport) judge(b *hostBreaker, req *http.Request, resp *http.Response, err error, stamp uint64) error {
+func (t *breakerTransport) judge(b *hostBreaker, req *http.Request, resp *http.Response, err error, stamp uint64, start time.Time) error {
 	if t.gated && err == nil && throttling(resp) {
 		return errExcluded
 	}
-	o := outcome(req, resp, err)
+	o := t.set.p.verdict(req, resp, err, start) // outcome, or the policy's FailureIf and SlowCall
 	switch {
 	case o == nil:
 		if b.excusing.Load() != 0 {
