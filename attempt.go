@@ -64,7 +64,14 @@ func (t *callTransport) send(req *http.Request, end, now time.Time, hedge bool) 
 	if waited || now.IsZero() {
 		now = time.Now()
 	}
+	held := false
+	defer func() {
+		if !held { // the base panicked: the slot must not be lost with it
+			h.release()
+		}
+	}()
 	resp, err := t.sendNow(req, end, now)
+	held = true
 	return h.hold(req, now, resp, err)
 }
 

@@ -187,16 +187,22 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 	}
 	var (
-		resp    *http.Response
-		err     error
-		sent    bool
-		probing bool  // a probe the fleet permitted (fleet.go)
-		judged  error // the outcome, for the fleet's probe
+		resp     *http.Response
+		err      error
+		sent     bool
+		probing  bool  // a probe the fleet permitted (fleet.go)
+		judged   error // the outcome, for the fleet's probe
+		returned bool  // Execute returned: the base did not panic
 	)
 	if b.fleet != nil {
 		if probing, err = b.fleetProbe(req, t.set.p.OpenTimeout); err != nil {
 			closeBody(req)
 			return nil, err
+		}
+		if probing {
+			// Deferred, so that a base transport that panics still hands
+			// the probe back, as not sent: a panic says nothing of the host.
+			defer func() { b.probed(sent && returned, judged, t.set.p.OpenTimeout) }()
 		}
 	}
 	// Execute, not the two-step API: its callback does not escape, so a
@@ -212,9 +218,7 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		judged = t.judge(b, req, resp, err, stamp, start)
 		return struct{}{}, judged
 	})
-	if probing {
-		b.probed(sent, judged, t.set.p.OpenTimeout)
-	}
+	returned = true
 	if !sent {
 		closeBody(req)
 		return nil, b.refusal(refused)

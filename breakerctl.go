@@ -156,13 +156,13 @@ func (c *BreakerControl) Status(key string) (s BreakerStatus, ok bool) {
 }
 
 // ForceOpen opens the breaker of key for d, or until Reset when d is zero
-// or negative: its requests fail at once with a [*CircuitOpenError] whose
+// or negative (or so long that the clock cannot say when it ends): its requests fail at once with a [*CircuitOpenError] whose
 // Forced is set, and are not counted. When d has passed, the breaker's
 // own state and counts, as they were, decide again.
 func (c *BreakerControl) ForceOpen(key string, d time.Duration) {
 	f := int64(forcedOpenUntilReset)
-	if d > 0 {
-		f = time.Now().Add(d).UnixNano()
+	if now := time.Now().UnixNano(); d > 0 && int64(d) < f-now {
+		f = now + int64(d) // a d too long for the clock means until Reset
 	}
 	c.steer(key, f, StateOpen)
 }

@@ -275,3 +275,16 @@ func TestBreakerSteeringIsLocalAndBeatsTheFleet(t *testing.T) {
 
 // first is the first of two results.
 func first[A, B any](a A, _ B) A { return a }
+
+func TestBreakerForceOpenForAHugeDurationReadsAsForcedOpen(t *testing.T) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) { return reply(r, 200, "ok"), nil })
+	rt := NewTransport(base, WithCircuitBreaker(BreakerPolicy{}))
+	ctl := rt.(*Transport).Breakers()
+	ctl.ForceOpen("http://api.example", time.Duration(1<<63-1)) // "forever", as a caller may spell it
+	_, err := rt.RoundTrip(newRequest("GET", "http://api.example/", nil))
+	var coe *CircuitOpenError
+	require.ErrorAs(t, err, &coe)
+	s, _ := ctl.Status("http://api.example")
+	assert.True(t, s.Forced, "requests are refused as forced open; Status must say so")
+	assert.Equal(t, StateOpen, s.State)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -242,4 +243,36 @@ func BenchmarkBulkhead(b *testing.B) {
 		{"retry+bulkhead", NewTransport(memTransport{}, WithRetry(RetryPolicy{}), WithConcurrencyLimit(ConcurrencyPolicy{}))},
 		{"retry+adaptive", NewTransport(memTransport{}, WithRetry(RetryPolicy{}), WithAdaptiveConcurrency(AdaptivePolicy{}))},
 	}, newRequest("GET", "http://api.example/v1/items", nil), nil, false)
+}
+
+func TestBulkheadRetryFindsTheSlotOfALongRetriedBodyFree(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		long := strings.Repeat("x", 100<<10) // over what a drain reads whole
+		s := &script{steps: steps(func(r *http.Request) (*http.Response, error) { return reply(r, 503, long), nil }, status(200))}
+		rt := NewTransport(s, WithConcurrencyLimit(ConcurrencyPolicy{Limit: 1, MaxQueue: 1}), WithRetry(fastRetry),
+			WithTotalTimeout(10*time.Second))
+		resp, err := rt.RoundTrip(newRequest("GET", "http://api.example/", nil))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode, "the retry must not wait for the slot its own 503 holds")
+		assert.Equal(t, 2, s.attempts())
+	})
+}
+
+func TestBulkheadSlotFreedWhenTheBaseTransportPanics(t *testing.T) {
+	var calls atomic.Int32
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if calls.Add(1) == 1 {
+			panic("base transport bug")
+		}
+		return reply(r, 200, "ok"), nil
+	})
+	rt := NewTransport(base, WithConcurrencyLimit(ConcurrencyPolicy{Limit: 1}))
+	func() {
+		defer func() { require.NotNil(t, recover()) }() // as http.Server recovers a handler's panic
+		_, _ = rt.RoundTrip(newRequest("GET", "http://api.example/", nil))
+	}()
+	resp, err := rt.RoundTrip(newRequest("GET", "http://api.example/", nil))
+	require.NoError(t, err, "the panicked attempt's slot is free again")
+	resp.Body.Close()
 }

@@ -73,3 +73,20 @@ func (b *slotBody) free() {
 		b.h.release()
 	}
 }
+
+// freeSlot frees the bulkhead slot that body holds, if it holds one: a
+// retried response whose body is kept open behind the bytes drained (see
+// drain) is no attempt in flight, and the retry may need its slot.
+func freeSlot(body io.ReadCloser) {
+	for {
+		switch b := body.(type) {
+		case *slotBody:
+			b.end()
+			return
+		case *cancelBody:
+			body = b.ReadCloser
+		default:
+			return
+		}
+	}
+}

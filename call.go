@@ -31,6 +31,7 @@ type callTransport struct {
 	limiter    Limiter   // nil: none
 	hedge      *hedging  // nil: no hedging
 	bulkhead   *bulkhead // nil: no concurrency limit (bulkhead.go)
+	chained    bool      // made by a Middleware: a link of the caller's chain (requestpolicy.go)
 }
 
 // callOptions are the knobs of the call layer; see newCall.
@@ -50,6 +51,8 @@ type callOptions struct {
 	// bulkhead and adaptive configure the concurrency limit; nil: none.
 	bulkhead *ConcurrencyPolicy
 	adaptive *AdaptivePolicy
+	// chained marks a layer made by a Middleware, one link of a chain.
+	chained bool
 }
 
 // newCall returns the call layer over next, or next itself when it has
@@ -59,7 +62,7 @@ func newCall(next http.RoundTripper, o callOptions) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	t := &callTransport{wrapped: wrapped{next}, open: o.open, obs: o.obs, idemHeader: o.idemHeader, limiter: o.limiter}
+	t := &callTransport{wrapped: wrapped{next}, open: o.open, obs: o.obs, idemHeader: o.idemHeader, limiter: o.limiter, chained: o.chained}
 	if o.retry == nil && o.hedge != nil {
 		o.retry = &RetryPolicy{MaxAttempts: 1 + min(o.hedge.normalized().MaxHedges, math.MaxInt-1)}
 	}

@@ -256,3 +256,33 @@ func TestFleetPermitAskedBeforeOwnHalfOpenProbe(t *testing.T) {
 		})
 	}
 }
+
+func TestFleetProbeThatPanicsLetsTheNextProbeGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeFleet{}
+		var sent atomic.Int32
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if sent.Add(1) == 1 {
+				panic("base transport bug")
+			}
+			return reply(r, http.StatusOK, "ok"), nil
+		})
+		c := &http.Client{Transport: NewTransport(base, WithFleet(f), WithCircuitBreaker(BreakerPolicy{OpenTimeout: time.Minute}))}
+		f.member().OpenBreaker("http://a.test", time.Now().Add(time.Second))
+		time.Sleep(time.Second)
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("the probe's panic did not reach the caller")
+				}
+			}() // as http.Server recovers a handler's panic
+			_, _ = c.Transport.RoundTrip(newRequest("GET", "http://a.test/", nil))
+		}()
+		time.Sleep(time.Minute)
+		resp, err := c.Get("http://a.test/")
+		if err != nil {
+			t.Fatalf("a probe after the one that panicked: %v", err)
+		}
+		resp.Body.Close()
+	})
+}

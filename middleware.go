@@ -15,19 +15,25 @@ type Middleware func(next http.RoundTripper) http.RoundTripper
 
 // Retry is the layer of [WithRetry] on its own.
 func Retry(p RetryPolicy) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{retry: &p}) }
+	return func(next http.RoundTripper) http.RoundTripper {
+		return newCall(next, callOptions{retry: &p, chained: true})
+	}
 }
 
 // AttemptTimeout is the layer of [WithAttemptTimeout] on its own. A zero or
 // negative d returns next unchanged.
 func AttemptTimeout(d time.Duration) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{attempt: d}) }
+	return func(next http.RoundTripper) http.RoundTripper {
+		return newCall(next, callOptions{attempt: d, chained: true})
+	}
 }
 
 // TotalTimeout is the layer of [WithTotalTimeout] on its own. A zero or
 // negative d returns next unchanged.
 func TotalTimeout(d time.Duration) Middleware {
-	return func(next http.RoundTripper) http.RoundTripper { return newCall(next, callOptions{total: d}) }
+	return func(next http.RoundTripper) http.RoundTripper {
+		return newCall(next, callOptions{total: d, chained: true})
+	}
 }
 
 // CircuitBreaker is the layer of [WithCircuitBreaker] on its own.

@@ -52,7 +52,10 @@ type RequestPolicy struct {
 // ErrRequestPolicy is the error of a call whose [RequestPolicy] cannot
 // apply: overrides that contradict each other, or that change a layer the
 // client does not have. The call is not sent. errors.Is finds it through
-// *url.Error; the text says which override is at fault.
+// *url.Error; the text says which override is at fault. In a chain of
+// [Middleware] that the caller assembled, each link applies the overrides
+// it has, and an override that no link has is ignored: only a stack built
+// by [New], [Wrap] or [NewTransport] knows all its layers.
 var ErrRequestPolicy = errors.New("resilient: request policy cannot apply")
 
 // requestPolicyKey is the context key of a RequestPolicy.
@@ -100,7 +103,12 @@ func (p *RequestPolicy) check() error {
 }
 
 // override returns a copy of the call layer t with p applied, or an
-// ErrRequestPolicy. It runs only for a request that carries a policy.
+// ErrRequestPolicy. It runs only for a request that carries a policy. A
+// layer made by a Middleware ([Retry], [AttemptTimeout], [TotalTimeout]) is
+// one link of a chain that the caller assembled, whose other links may
+// hold what it lacks: it applies the overrides it has and leaves the
+// others to them, so in such a chain an override that no link has is
+// ignored.
 func (t *callTransport) override(p *RequestPolicy) (*callTransport, error) {
 	if err := p.check(); err != nil {
 		return nil, err
@@ -111,20 +119,22 @@ func (t *callTransport) override(p *RequestPolicy) (*callTransport, error) {
 		r := *t.retry
 		r.MaxAttempts = 1
 		o.retry = &r
-	case p.Retry != nil:
-		if t.retry == nil {
+	case p.Retry != nil && t.retry == nil:
+		if !t.chained {
 			return nil, policyErr("Retry for a client without retries (WithRetry)")
 		}
+	case p.Retry != nil:
 		r := p.Retry.normalized()
 		o.retry = &r
 	}
 	switch {
 	case p.NoRetry, p.NoHedge:
 		o.hedge = nil
-	case p.Hedge != nil:
-		if t.hedge == nil {
+	case p.Hedge != nil && t.hedge == nil:
+		if !t.chained {
 			return nil, policyErr("Hedge for a client without hedging (WithHedging)")
 		}
+	case p.Hedge != nil:
 		h := &hedging{p: p.Hedge.normalized(), closed: t.hedge.closed}
 		if h.p.Delay <= 0 {
 			if h.lat = t.hedge.lat; h.lat == nil {
@@ -136,17 +146,17 @@ func (t *callTransport) override(p *RequestPolicy) (*callTransport, error) {
 		}
 		o.hedge = h
 	}
-	if p.AttemptTimeout > 0 {
-		if t.attempt == nil {
-			return nil, policyErr("AttemptTimeout for a client without one (WithAttemptTimeout)")
-		}
+	switch {
+	case p.AttemptTimeout > 0 && t.attempt != nil:
 		o.attempt = &deadlineCause{ScopeAttempt, p.AttemptTimeout}
+	case p.AttemptTimeout > 0 && !t.chained:
+		return nil, policyErr("AttemptTimeout for a client without one (WithAttemptTimeout)")
 	}
-	if p.TotalTimeout > 0 {
-		if t.total == nil {
-			return nil, policyErr("TotalTimeout for a client without one (WithTotalTimeout)")
-		}
+	switch {
+	case p.TotalTimeout > 0 && t.total != nil:
 		o.total = &deadlineCause{ScopeTotal, p.TotalTimeout}
+	case p.TotalTimeout > 0 && !t.chained:
+		return nil, policyErr("TotalTimeout for a client without one (WithTotalTimeout)")
 	}
 	return &o, nil
 }

@@ -196,3 +196,25 @@ func BenchmarkRequestPolicy(b *testing.B) {
 	roundTrips(b, []stack{{"recommended", rt}}, plain, nil, false)
 	roundTrips(b, []stack{{"recommended+policy", rt}}, withPolicy(plain, &RequestPolicy{NoRetry: true, TotalTimeout: time.Minute}), nil, false)
 }
+
+func TestRequestPolicyAppliesThroughChainedMiddlewares(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy RequestPolicy
+	}{
+		{"Retry reaches the Retry layer", RequestPolicy{Retry: &RetryPolicy{MaxAttempts: 2}}},
+		{"AttemptTimeout reaches the AttemptTimeout layer", RequestPolicy{AttemptTimeout: 2 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &script{steps: steps(status(503), status(200))}
+				rt := Retry(fastRetry)(AttemptTimeout(time.Second)(s)) // the layers a caller chains by hand
+				resp, err := rt.RoundTrip(withPolicy(newRequest("GET", "http://api.example/", nil), &tt.policy))
+				require.NoError(t, err, "each override applies to the layer that has the knob")
+				resp.Body.Close()
+				assert.Equal(t, 200, resp.StatusCode)
+			})
+		})
+	}
+}
