@@ -63,7 +63,8 @@ type BreakerPolicy struct {
 	// at once; that many successes in a row close it. Default 1.
 	HalfOpenProbes uint32
 	// FailureIf, when set, decides which attempts count as failures, in
-	// place of the default rule (an error; a 5xx, 408 or 429 status): true
+	// place of the default rule, [IsHostFailure] (an error; a 5xx, 408 or
+	// 429 status): true
 	// is a failure, false a success. It sees the attempt's response or its
 	// error (err is nil when resp is not), as soon as the headers arrive;
 	// it must not read or close the body, and must be quick and safe for
@@ -248,8 +249,7 @@ func outcome(req *http.Request, resp *http.Response, err error) error {
 		}
 		return errFailure
 	}
-	switch c := resp.StatusCode; {
-	case c >= 500, c == http.StatusRequestTimeout, c == http.StatusTooManyRequests:
+	if IsHostFailure(resp, nil) {
 		return errFailure
 	}
 	return nil

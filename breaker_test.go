@@ -853,3 +853,30 @@ func BenchmarkBreakerJudgedByPolicy(b *testing.B) {
 		{"failureIf+slowCall", NewTransport(memTransport{}, WithCircuitBreaker(p))},
 	}, newRequest("GET", "http://api.example/v1/items", nil), nil, false)
 }
+
+func TestIsHostFailureIsTheDefaultRule(t *testing.T) {
+	tests := []struct {
+		status int
+		err    error
+		want   bool
+	}{
+		{0, errReset, true},
+		{200, nil, false},
+		{404, nil, false},
+		{408, nil, true},
+		{429, nil, true},
+		{500, nil, true},
+		{501, nil, true},
+		{503, nil, true},
+	}
+	for _, tt := range tests {
+		var resp *http.Response
+		if tt.err == nil {
+			resp = &http.Response{StatusCode: tt.status}
+		}
+		assert.Equal(t, tt.want, IsHostFailure(resp, tt.err), "%d %v", tt.status, tt.err)
+		req, _ := http.NewRequest(http.MethodGet, "http://api.test/", nil)
+		assert.Equal(t, tt.want, outcome(req, resp, tt.err) == errFailure, "the breaker's own rule: %d %v", tt.status, tt.err)
+	}
+	assert.False(t, IsHostFailure(nil, nil))
+}

@@ -40,6 +40,28 @@ func IsRetryable(resp *http.Response, err error) bool {
 	return !permanent(err)
 }
 
+// IsHostFailure is the default of [BreakerPolicy.FailureIf]: it reports
+// whether an attempt that ended with resp or err counts against its host.
+// Failures: an error, and the statuses 408, 429 and 5xx. A FailureIf that
+// changes one case can build on it:
+//
+//	FailureIf: func(resp *http.Response, err error) bool {
+//		return resilient.IsHostFailure(resp, err) && (err != nil || resp.StatusCode != 501)
+//	},
+//
+// The breaker never asks about what is not the host's doing (the caller's
+// cancellation, a local error, an answer the throttle gate takes).
+func IsHostFailure(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	if resp == nil {
+		return false
+	}
+	c := resp.StatusCode
+	return c >= 500 || c == http.StatusRequestTimeout || c == http.StatusTooManyRequests
+}
+
 // permanent reports the transport errors that a retry cannot mend.
 func permanent(err error) bool {
 	var (

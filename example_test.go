@@ -635,13 +635,12 @@ func ExampleBreakerPolicy_failureIf() {
 	}))
 	defer srv.Close()
 
-	// A 500 is the application's bug, not the host's ill health: only
-	// errors and the gateway statuses count against the host.
+	// A 500 is the application's bug, not the host's ill health: the
+	// default rule, less that status, counts against the host.
 	client := resilient.New(resilient.WithCircuitBreaker(resilient.BreakerPolicy{
 		ConsecutiveFailures: 2,
 		FailureIf: func(resp *http.Response, err error) bool {
-			return err != nil || resp.StatusCode == http.StatusBadGateway ||
-				resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
+			return resilient.IsHostFailure(resp, err) && (err != nil || resp.StatusCode != http.StatusInternalServerError)
 		},
 	}))
 	defer client.CloseIdleConnections()

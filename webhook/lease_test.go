@@ -226,3 +226,29 @@ func TestHandlerFailingRenewalsCancelAtLeaseEndNotNextTick(t *testing.T) {
 		assert.ErrorIs(t, errs[2], errDown, "with the last renewal's error")
 	})
 }
+
+// TestHandlerLeaseThatRunsOutBeforeAnyRenewalSaysSo: a Claim that took
+// most of the lease leaves it to run out before the first renewal is due;
+// the loss is reported with a text that says so, not a missing cause.
+func TestHandlerLeaseThatRunsOutBeforeAnyRenewalSaysSo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newFaultyStore()
+		s.claim = func(ctx context.Context, key string, lease time.Duration) (Claim, error) {
+			c, err := s.MemoryStore.Claim(ctx, key, lease)
+			time.Sleep(2500 * time.Millisecond) // the answer is slow: 0.5 s of the lease is left
+			return c, err
+		}
+		var rep reported
+		h := newTestHandler(t, func(ctx context.Context, _ Event) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}, WithStore(s), WithLease(3*time.Second), rep.option())
+		assert.Equal(t, http.StatusInternalServerError, serve(h, delivery(t, "msg_short_lease", `{}`)).Code)
+		errs := rep.all()
+		require.NotEmpty(t, errs)
+		last := errs[len(errs)-1]
+		assert.ErrorIs(t, last, ErrLeaseLost)
+		assert.NotContains(t, last.Error(), "%!", "no renewal failed: the text names no missing cause")
+		assert.Contains(t, last.Error(), "ran out before a renewal came back")
+	})
+}
