@@ -131,7 +131,6 @@ func drain(ctx context.Context, resp *http.Response, until time.Time) *http.Resp
 		open := false
 		once.Do(func() { open = true }) // not cut meanwhile: keep it open
 		if open {
-			freeSlot(body) // kept, not in flight: the retry may need the slot
 			kept := *resp
 			kept.Body = &prefixedBody{io.MultiReader(&buf, body), body}
 			return &kept

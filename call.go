@@ -204,6 +204,9 @@ func (t *callTransport) loop(req *http.Request, obs *observer, began, end time.T
 		now = time.Now()
 		until := now.Add(wait)
 		kept = drain(ctx, resp, drainUntil(req, now, until, end))
+		if t.bulkhead != nil && resp != nil {
+			freeSlot(resp.Body) // drained or kept open, it is no attempt in flight: the retry may need the slot
+		}
 		var next *http.Request
 		serr := waitUntil(req, until)
 		if serr == nil {
